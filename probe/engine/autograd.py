@@ -1,0 +1,856 @@
+"""The autograd graph: nodes, ``Op.apply`` (the one place that records edges) and the backward
+engine.
+
+An op is a ``Node`` subclass with ``forward(ctx, *arrays)`` and ``backward(ctx, *grads)`` side by
+side. ``apply`` unwraps tensors to arrays, runs ``forward``, and records a node only when grad mode
+is on and some input requires grad; the node is also the ``ctx``. ``backward`` is written against
+``ctx.xp``: the array module (numpy or cupy) for ordinary backward passes, and
+``probe.engine.tensor_ns`` (the same functions on Tensors) under ``create_graph=True``, so every
+backward formula is written once and is itself differentiable.
+
+Edges are ``(node, output_nr)`` pairs; an edge into a leaf tensor holds the tensor itself, and the
+``AccumulateGrad`` node PyTorch shows in ``next_functions`` is made only when somebody asks for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+import itertools
+import traceback
+import warnings
+import weakref
+
+import numpy as np
+
+from . import tensor as _tensor_mod
+from .grad_mode import STATE
+from .hooks import HookDict, RemovableHandle
+
+Tensor = _tensor_mod.Tensor
+_wrap = _tensor_mod._wrap
+_ndarray = np.ndarray
+_generic = np.generic
+
+_sequence = itertools.count()
+
+_FREED = object()
+
+BACKWARD_TWICE_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you "
+    "call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+    "through the graph a second time or if you need to access saved tensors after calling "
+    "backward."
+)
+INFERENCE_SAVE_MSG = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead of "
+    "`torch.inference_mode()`."
+)
+
+
+class _NoGradContext:
+    """The ``ctx`` ops see when nothing is recorded: saving is a no-op."""
+
+    __slots__ = ("xp", "__dict__")
+    needs_input_grad = ()
+    recording = False
+
+    def save_for_backward(self, *arrays):
+        pass
+
+    def mark_non_differentiable(self, *outputs):
+        pass
+
+
+_NO_GRAD_CTX = _NoGradContext()
+
+
+class Node:
+    """A node of the backward graph (a tensor's ``grad_fn``).
+
+    PyTorch's public surface: ``name()``, ``next_functions``, ``register_hook(fn(grad_inputs,
+    grad_outputs))``, ``register_prehook(fn(grad_outputs))``, ``metadata``.
+    """
+
+    recording = True
+    # Output indices that carry gradients (None: all); e.g. ``max(dim)`` returns (values, indices).
+    differentiable_outputs = None
+    # Number of outputs of the node's forward (set per instance when it differs from 1).
+    _num_outputs = 1
+    _saved = None
+    _pre_hooks = None
+    _post_hooks = None
+    _tensor_pre_hooks = None  # {output_nr: {id: hook}} from Tensor.register_hook on non-leaves
+    _retain_grad_outputs = None  # {output_nr: weakref to the tensor that called retain_grad()}
+    _anomaly_trace = None
+    _metadata = None
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self):
+        out = []
+        for target, nr in self._edges:
+            if target is None:
+                out.append((None, 0))
+            elif target.__class__ is Tensor or isinstance(target, Tensor):
+                out.append((accumulate_grad_node(target), 0))
+            else:
+                out.append((target, nr))
+        return tuple(out)
+
+    @property
+    def metadata(self) -> dict:
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs) -> tuple | None`` runs after this node's backward; a
+        returned tuple replaces the gradients passed on to the inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = HookDict()
+        handle = RemovableHandle(self._post_hooks)
+        self._post_hooks[handle.id] = hook
+        return handle
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs) -> tuple | None`` runs before this node's backward; a returned tuple
+        replaces the gradients it receives."""
+        if self._pre_hooks is None:
+            self._pre_hooks = HookDict()
+        handle = RemovableHandle(self._pre_hooks)
+        self._pre_hooks[handle.id] = hook
+        return handle
+
+    # --- ctx API used by op forwards --------------------------------------------------------
+
+    def save_for_backward(self, *arrays):
+        self._to_save = arrays
+
+    def mark_non_differentiable(self, *outputs):
+        self._non_diff = outputs
+
+    @property
+    def saved(self):
+        """The saved values: arrays in an ordinary backward, Tensors under create_graph."""
+        saved = self._saved
+        if saved is None or saved is _FREED:
+            if saved is _FREED:
+                raise RuntimeError(BACKWARD_TWICE_MSG)
+            return ()
+        return self._unpack_saved()
+
+    @property
+    def saved_tensors(self):
+        saved = self._saved
+        if saved is _FREED:
+            raise RuntimeError(BACKWARD_TWICE_MSG)
+        if saved is None:
+            return ()
+        return tuple(_saved_as_tensor(self, entry) for entry in saved)
+
+    def _unpack_saved(self):
+        make_tensors = self.xp is _tensor_ns()
+        out = []
+        for entry in self._saved:
+            kind, value, counter, version = entry
+            if counter is not None and counter[0] != version:
+                raise RuntimeError(_modified_inplace_msg(self, entry))
+            if make_tensors:
+                out.append(_saved_as_tensor(self, entry))
+            else:
+                out.append(value._data if kind == 0 else value)
+        return tuple(out)
+
+    def _release(self):
+        if self._saved is not None:
+            self._saved = _FREED
+
+
+def _tensor_ns():
+    from . import tensor_ns  # noqa: PLC0415 - tensor_ns imports the ops, which import us
+
+    return tensor_ns
+
+
+# Saved entries: (kind, value, version_counter, version_at_save)
+#   kind 0: an input tensor (value is the Tensor)
+#   kind 1: an output of the node (value is the array; rebuilt with grad_fn=node on demand)
+#   kind 2: an intermediate array, a constant for autograd (no version tracking)
+
+
+def _saved_as_tensor(node, entry):
+    kind, value, counter, version = entry
+    if counter is not None and counter[0] != version:
+        raise RuntimeError(_modified_inplace_msg(node, entry))
+    if kind == 0:
+        return value
+    if kind == 1:
+        out_nr = entry[4] if len(entry) > 4 else 0
+        t = _wrap(value, node._device)
+        t._vc = counter
+        t._requires_grad = True
+        t._grad_fn = node
+        t._output_nr = out_nr
+        return t
+    return _wrap(value, node._device)
+
+
+def _modified_inplace_msg(node, entry):
+    kind, value, counter, version = entry[:4]
+    data = value._data if kind == 0 else value
+    shape = ", ".join(str(s) for s in data.shape)
+    from .dtypes import from_numpy_dtype  # noqa: PLC0415
+
+    type_name = f"probe.{from_numpy_dtype(data.dtype)._legacy_name}"
+    origin = ""
+    source = value._grad_fn if kind == 0 else node
+    if kind == 1 or (kind == 0 and source is not None):
+        out_nr = (entry[4] if len(entry) > 4 else 0) if kind == 1 else value._output_nr
+        op_name = type(source).__name__
+        for suffix in ("Backward0", "Backward1", "Backward2", "Backward"):
+            if op_name.endswith(suffix):
+                op_name = op_name[: -len(suffix)]
+                break
+        origin = f", which is output {out_nr} of {op_name},"
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{type_name} [{shape}]]{origin} is at version {counter[0]}; expected version "
+        f"{version} instead. Hint: enable anomaly detection to find the operation that failed to "
+        "compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
+
+
+class Op(Node):
+    """Base class of the engine's primitive ops (see the module docstring).
+
+    >>> class Square(Op):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved
+    ...         return grad * 2 * x
+    """
+
+    # ``node_name`` sets the grad_fn class name PyTorch shows, e.g. "MulBackward0".
+    # A view op returns a view of its first argument; the other arguments must be plain values,
+    # and ``forward(ctx, array, *params)`` must be a pure function (it is replayed on the base).
+    is_view = False
+
+    @staticmethod
+    def output_view_step(i, params):
+        """For multi-output view ops: the single-output (op, params) step giving output ``i``."""
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "node_name" in cls.__dict__:
+            cls.__name__ = cls.__qualname__ = cls.node_name
+
+    @classmethod
+    def apply(cls, *args):
+        """Run the op on Tensors (and plain values), recording a node when needed."""
+        dev = None
+        requires = False
+        arrays = []
+        inference = False
+        for a in args:
+            if isinstance(a, Tensor):
+                if dev is None:
+                    dev = a._device
+                elif a._device is not dev:
+                    raise RuntimeError(_device_mismatch_msg(dev, a._device))
+                if a._requires_grad:
+                    requires = True
+                if a._is_inference:
+                    inference = True
+                arrays.append(a._data)
+            else:
+                arrays.append(a)
+        xp = dev.xp
+        if not (requires and STATE.enabled):
+            ctx = _NO_GRAD_CTX
+            ctx.xp = xp
+            out = cls.forward(ctx, *arrays)
+            return _wrap_outputs(out, dev, args, cls)
+        if inference:
+            raise RuntimeError(INFERENCE_SAVE_MSG)
+        node = cls.__new__(cls)
+        node.xp = xp
+        node._device = dev
+        node._sequence_nr = next(_sequence)
+        node._to_save = ()
+        node.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        out = cls.forward(node, *arrays)
+        return _record(node, out, args, dev, cls)
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+
+def _device_mismatch_msg(a, b):
+    return (
+        "Expected all tensors to be on the same device, but found at least two devices, "
+        f"{a} and {b}!"
+    )
+
+
+def _wrap_outputs(out, dev, args, op):
+    if out.__class__ is tuple:
+        results = tuple(_wrap_one(o, dev) for o in out)
+        if op.is_view:
+            for i, t in enumerate(results):
+                _make_view(t, args[0], op.output_view_step(i, args[1:]))
+        return results
+    if out.__class__ is not _ndarray and isinstance(out, _generic):
+        out = np.asarray(out)
+    t = _wrap(out, dev)
+    if op.is_view:
+        _make_view(t, args[0], (op, args[1:]))
+    elif STATE.inference:
+        t._is_inference = True
+    return t
+
+
+def _wrap_one(o, dev):
+    if isinstance(o, _generic):
+        o = np.asarray(o)
+    t = _wrap(o, dev)
+    if STATE.inference:
+        t._is_inference = True
+    return t
+
+
+def _make_view(view, source, step):
+    """Make ``view`` share ``source``'s storage bookkeeping (version counter, base) and remember
+    how to re-derive it from the base (``step`` is ``(op, params)``), for in-place autograd."""
+    view._vc = source._vc
+    base = source._base
+    if base is None:
+        view._base = source
+        view._view_replay = (step,)
+    else:
+        view._base = base
+        parent = source._view_replay
+        view._view_replay = None if parent is None else parent + (step,)
+    if source._is_inference:
+        view._is_inference = True
+
+
+def _record(node, out, args, dev, op):
+    edges = []
+    meta = []
+    for a in args:
+        if isinstance(a, Tensor):
+            data = a._data
+            meta.append((data.shape, data.dtype))
+            if a._requires_grad:
+                fn = a._grad_fn
+                edges.append((a, 0) if fn is None else (fn, a._output_nr))
+                continue
+        else:
+            meta.append(None)
+        edges.append((None, 0))
+    node._edges = edges
+    node._input_meta = meta
+
+    multi = out.__class__ is tuple
+    outs = out if multi else (out,)
+    non_diff = node.__dict__.get("_non_diff", ())
+    diff = node.differentiable_outputs
+    results = []
+    for i, o in enumerate(outs):
+        if isinstance(o, _generic):
+            o = np.asarray(o)
+        t = _wrap(o, dev)
+        if (diff is None or i in diff) and not any(o is nd for nd in non_diff):
+            t._requires_grad = True
+            t._grad_fn = node
+            t._output_nr = i
+        results.append(t)
+    if multi:
+        node._num_outputs = len(outs)
+        node._output_shapes = [(o.shape, o.dtype) for o in outs]
+    if op.is_view:
+        if multi:
+            for i, t in enumerate(results):
+                _make_view(t, args[0], op.output_view_step(i, args[1:]))
+        else:
+            _make_view(results[0], args[0], (op, args[1:]))
+
+    to_save = node._to_save
+    if to_save:
+        saved = []
+        for arr in to_save:
+            saved.append(_save_entry(arr, args, outs, results))
+        node._saved = saved
+    del node._to_save
+    if STATE.anomaly:
+        node._anomaly_trace = traceback.format_stack()[:-3]
+    return tuple(results) if multi else results[0]
+
+
+def _save_entry(arr, args, outs, results):
+    for a in args:
+        if isinstance(a, Tensor) and a._data is arr:
+            if a._is_inference:
+                raise RuntimeError(INFERENCE_SAVE_MSG)
+            return (0, a, a._vc, a._vc[0])
+    for i, o in enumerate(outs):
+        if o is arr:
+            t = results[i]
+            return (1, t._data, t._vc, t._vc[0], i)
+    return (2, arr, None, 0)
+
+
+def accumulate_grad_node(leaf):
+    """The ``AccumulateGrad`` node of a leaf (made once, kept on the leaf)."""
+    node = leaf._accumulate_node
+    if node is None:
+        node = AccumulateGrad(leaf)
+        leaf._accumulate_node = node
+    return node
+
+
+class AccumulateGrad(Node):
+    """The node that adds incoming gradients into a leaf's ``.grad``."""
+
+    def __init__(self, leaf):
+        self._leaf_ref = weakref.ref(leaf)
+        self._edges = []
+        self._sequence_nr = -1
+
+    @property
+    def variable(self):
+        return self._leaf_ref()
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward engine
+# ---------------------------------------------------------------------------------------------
+
+def _sum_to_shape(xp, grad, shape):
+    """Reduce a broadcast gradient back to ``shape`` (the one place that does it)."""
+    gshape = grad.shape
+    if len(gshape) < len(shape) or any(
+        g != s and s != 1 for g, s in zip(gshape[len(gshape) - len(shape):], shape)
+    ):
+        return None
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1
+    )
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+        if lead:
+            grad = grad.reshape(shape)
+    return grad
+
+
+def _validate_grads(node, grads, xp):
+    """Check and fix the gradients a node returned: count, shape (broadcast-reduced), dtype."""
+    meta = node._input_meta
+    if grads.__class__ is not tuple:
+        grads = (grads,)
+    if len(grads) < len(meta) and all(m is None for m in meta[len(grads):]):
+        grads = grads + (None,) * (len(meta) - len(grads))
+    if len(grads) != len(meta):
+        raise RuntimeError(
+            f"function {type(node).__name__} returned an incorrect number of gradients "
+            f"(expected {len(meta)}, got {len(grads)})"
+        )
+    out = list(grads)
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        if meta[i] is None:  # a plain (non-tensor) argument: no gradient flows there
+            out[i] = None
+            continue
+        if isinstance(g, _generic):
+            g = out[i] = np.asarray(g)
+        shape, dtype = meta[i]
+        if g.shape != shape:
+            reduced = _sum_to_shape(xp, g, shape)
+            if reduced is None:
+                got = list(g.shape)
+                raise RuntimeError(
+                    f"Function {type(node).__name__} returned an invalid gradient at index {i} - "
+                    f"got {got} but expected shape compatible with {list(shape)}"
+                )
+            g = out[i] = reduced
+        if g.dtype != dtype:
+            out[i] = g.astype(dtype) if g.__class__ is not Tensor else g.to(_dtype_of(dtype))
+    return out
+
+
+def _dtype_of(np_dtype):
+    from .dtypes import from_numpy_dtype  # noqa: PLC0415
+
+    return from_numpy_dtype(np_dtype)
+
+
+def _add_grads(a, b):
+    if a is None:
+        return b
+    return a + b
+
+
+def _make_root_grads(tensors, grad_tensors):
+    roots = []
+    for i, t in enumerate(tensors):
+        g = grad_tensors[i] if grad_tensors is not None else None
+        if not t._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = _wrap(t._device.xp.ones_like(t._data), t._device)
+        elif not isinstance(g, Tensor):
+            g = _wrap(t._device.xp.asarray(g, dtype=t._data.dtype), t._device)
+        elif g._data.shape != t._data.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(g)} and output[{i}] "
+                f"has a shape of {_size_str(t)}."
+            )
+        roots.append((t, g))
+    return roots
+
+
+def _size_str(t):
+    return f"torch.Size({list(t._data.shape)})"
+
+
+def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
+                 accumulate=True, allow_unused=True):
+    """Propagate gradients from ``tensors`` through the graph.
+
+    With ``accumulate`` the leaf gradients are added into ``.grad`` (``Tensor.backward``);
+    otherwise the gradients reaching ``inputs`` are returned (``autograd.grad``).
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _make_root_grads(tensors, grad_tensors)
+    tensor_mode = create_graph
+
+    # Map each graph position (node or leaf) to the input index whose gradient is captured there.
+    captures = {}
+    if inputs is not None:
+        for idx, t in enumerate(inputs):
+            if t._grad_fn is None:
+                if not t._requires_grad:
+                    raise RuntimeError("One of the differentiated Tensors does not require grad")
+                captures.setdefault(t, []).append((idx, None))
+            else:
+                captures.setdefault(t._grad_fn, []).append((idx, t._output_nr))
+    captured = [None] * (len(inputs) if inputs is not None else 0)
+
+    # Dependency counts over the reachable graph (iterative DFS, no recursion).
+    deps = {}
+    seen = set()
+    stack = []
+    for t, _ in roots:
+        target = t._grad_fn if t._grad_fn is not None else t
+        if id(target) not in seen:
+            seen.add(id(target))
+            stack.append(target)
+    order = []
+    while stack:
+        target = stack.pop()
+        order.append(target)
+        if isinstance(target, Tensor):
+            continue
+        for nxt, _ in target._edges:
+            if nxt is None:
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if id(nxt) not in seen:
+                seen.add(id(nxt))
+                stack.append(nxt)
+
+    needed = None
+    if inputs is not None:
+        needed = _needed_targets(order, captures)
+
+    buffers = {}
+    ready = []
+    for t, g in roots:
+        target = t._grad_fn if t._grad_fn is not None else t
+        gval = g if tensor_mode else g._data
+        buf = buffers.get(target)
+        if buf is None:
+            n = 1 if isinstance(target, Tensor) else target._num_outputs
+            buf = buffers[target] = [None] * n
+        nr = 0 if isinstance(target, Tensor) else t._output_nr
+        buf[nr] = _add_grads(buf[nr], gval)
+    for target in buffers:
+        if deps.get(target, 0) == 0:
+            heapq.heappush(ready, _ready_key(target))
+
+    prev_enabled = STATE.enabled
+    STATE.enabled = bool(create_graph)
+    try:
+        while ready:
+            target = heapq.heappop(ready)[2]
+            grads = buffers.pop(target)
+            if isinstance(target, Tensor):
+                _arrive_at_leaf(target, grads[0], captures, captured, accumulate, tensor_mode,
+                                inputs)
+                continue
+            grads = _run_pre_hooks(target, grads, tensor_mode)
+            if captures and target in captures:
+                for idx, nr in captures[target]:
+                    captured[idx] = grads[nr]
+            if needed is not None and target not in needed:
+                grads_in = [None] * len(target._edges)
+            else:
+                grads_in = _call_node(target, grads, tensor_mode, retain_graph)
+            for (nxt, nr), g in zip(target._edges, grads_in):
+                if nxt is None:
+                    continue
+                if g is not None:
+                    buf = buffers.get(nxt)
+                    if buf is None:
+                        n = 1 if isinstance(nxt, Tensor) else nxt._num_outputs
+                        buf = buffers[nxt] = [None] * n
+                    buf[nr] = _add_grads(buf[nr], g)
+                remaining = deps[nxt] - 1
+                deps[nxt] = remaining
+                if remaining == 0:
+                    if nxt not in buffers:
+                        buffers[nxt] = [None] * (1 if isinstance(nxt, Tensor) else nxt._num_outputs)
+                    heapq.heappush(ready, _ready_key(nxt))
+    finally:
+        STATE.enabled = prev_enabled
+
+    if inputs is not None and not accumulate:
+        result = []
+        for i, g in enumerate(captured):
+            if g is None:
+                if not allow_unused:
+                    raise RuntimeError(
+                        f"The differentiated Tensor at index {i} appears to not have been used in "
+                        "the graph. Set allow_unused=True if this is the desired behavior."
+                    )
+                result.append(None)
+            elif isinstance(g, Tensor):
+                result.append(g)
+            else:
+                result.append(_wrap(g, inputs[i]._device))
+        return result
+    return None
+
+
+_ready_order = itertools.count()
+_LEAF_PRIORITY = -(2**62)
+
+
+def _ready_key(target):
+    # Later-created nodes run first (PyTorch's order); a leaf accumulates as soon as it is ready,
+    # and ties keep the order in which targets became ready, so runs are deterministic.
+    prio = _LEAF_PRIORITY if isinstance(target, Tensor) else -target._sequence_nr
+    return (prio, next(_ready_order), target)
+
+
+def _needed_targets(order, captures):
+    """The nodes whose backward must run: those with an edge leading to a captured position."""
+    needed = set()
+    changed = True
+    while changed:  # ``order`` is a DFS pre-order, so one reversed pass settles trees
+        changed = False
+        for target in reversed(order):
+            if target in needed or isinstance(target, Tensor):
+                continue
+            for nxt, _ in target._edges:
+                if nxt is not None and (nxt in captures or nxt in needed):
+                    needed.add(target)
+                    changed = True
+                    break
+    return needed
+
+
+def _as_grad_value(g, tensor_mode, dev):
+    """Convert a hook's returned gradient to the engine's representation."""
+    if g is None:
+        return None
+    if tensor_mode:
+        return g if isinstance(g, Tensor) else _wrap(g, dev)
+    return g._data if isinstance(g, Tensor) else g
+
+
+def _to_hook_value(g, dev, tensor_mode):
+    if g is None or tensor_mode:
+        return g
+    return _wrap(g, dev)
+
+
+def _run_pre_hooks(node, grads, tensor_mode):
+    dev = node._device
+    tensor_hooks = node._tensor_pre_hooks
+    if tensor_hooks:
+        for nr, hooks in list(tensor_hooks.items()):
+            if grads[nr] is None:
+                continue
+            for hook in list(hooks.values()):
+                result = hook(_to_hook_value(grads[nr], dev, tensor_mode))
+                if result is not None:
+                    grads[nr] = _as_grad_value(result, tensor_mode, dev)
+    retain = node._retain_grad_outputs
+    if retain:
+        for nr, ref in retain.items():
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                g = grads[nr]
+                g_tensor = g if tensor_mode else _wrap(g, dev)
+                if not tensor_mode:
+                    g_tensor = _wrap(g.copy(), dev)
+                t._grad = g_tensor if t._grad is None else t._grad + g_tensor
+    if node._pre_hooks:
+        for hook in list(node._pre_hooks.values()):
+            result = hook(tuple(_to_hook_value(g, dev, tensor_mode) for g in grads))
+            if result is not None:
+                grads = [_as_grad_value(g, tensor_mode, dev) for g in result]
+    return grads
+
+
+def _call_node(node, grads, tensor_mode, retain_graph):
+    if node._saved is _FREED:
+        raise RuntimeError(BACKWARD_TWICE_MSG)
+    if all(g is None for g in grads):
+        return [None] * len(node._edges)
+    xp = node.xp
+    if node._num_outputs > 1 and any(g is None for g in grads):
+        grads = _materialize(node, grads, tensor_mode)
+    if tensor_mode:
+        node.xp = _tensor_ns()
+        grads = [g if isinstance(g, Tensor) else _wrap(g, node._device) for g in grads]
+    try:
+        result = node.backward(node, *grads)
+    finally:
+        node.xp = xp
+    result = _validate_grads(node, result, node._device.xp if not tensor_mode else _tensor_ns())
+    if STATE.anomaly and STATE.anomaly_check_nan:
+        _check_anomaly(node, result)
+    if node._post_hooks:
+        dev = node._device
+        for hook in list(node._post_hooks.values()):
+            new = hook(tuple(_to_hook_value(g, dev, tensor_mode) for g in result),
+                       tuple(_to_hook_value(g, dev, tensor_mode) for g in grads))
+            if new is not None:
+                result = [_as_grad_value(g, tensor_mode, dev) for g in new]
+    if not retain_graph:
+        node._release()
+    # Only gradients for inputs that require grad flow on.
+    return result
+
+
+def _materialize(node, grads, tensor_mode):
+    """Zeros for the outputs that received no gradient (PyTorch's default for multi-output ops)."""
+    out = list(grads)
+    shapes = node.__dict__.get("_output_shapes")
+    for i, g in enumerate(out):
+        if g is None and shapes is not None:
+            shape, dtype = shapes[i]
+            z = node._device.xp.zeros(shape, dtype=dtype)
+            out[i] = _wrap(z, node._device) if tensor_mode else z
+    return out
+
+
+def _check_anomaly(node, grads):
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        data = g._data if isinstance(g, Tensor) else g
+        if data.dtype.kind in "fc" and not bool(node._device.xp.isfinite(data).all()):
+            if node._anomaly_trace:
+                warnings.warn(
+                    f"Error detected in {type(node).__name__}. Traceback of forward call that "
+                    "caused the error:\n" + "".join(node._anomaly_trace),
+                    stacklevel=2,
+                )
+            raise RuntimeError(
+                f"Function '{type(node).__name__}' returned nan values in its {i}th output."
+            )
+
+
+def _arrive_at_leaf(leaf, grad, captures, captured, accumulate, tensor_mode, inputs):
+    if grad is None:
+        return
+    dev = leaf._device
+    hooks = leaf._hooks
+    if hooks:
+        for hook in list(hooks.values()):
+            result = hook(_to_hook_value(grad, dev, tensor_mode))
+            if result is not None:
+                grad = _as_grad_value(result, tensor_mode, dev)
+    acc_node = leaf._accumulate_node
+    if acc_node is not None and acc_node._pre_hooks:
+        for hook in list(acc_node._pre_hooks.values()):
+            result = hook((_to_hook_value(grad, dev, tensor_mode),))
+            if result is not None:
+                grad = _as_grad_value(result[0], tensor_mode, dev)
+    if leaf in captures:
+        for idx, _ in captures[leaf]:
+            captured[idx] = grad
+        if not accumulate:
+            return
+    if not accumulate:
+        return
+    if inputs is not None and leaf not in captures:
+        return
+    if tensor_mode:
+        g_tensor = grad if isinstance(grad, Tensor) else _wrap(grad, dev)
+        leaf._grad = g_tensor if leaf._grad is None else leaf._grad + g_tensor
+    elif leaf._grad is None:
+        leaf._grad = _wrap(_private_buffer(grad), dev)
+    elif leaf._grad._requires_grad:
+        leaf._grad = leaf._grad + _wrap(grad, dev)
+    else:
+        leaf._grad._data += grad
+    if acc_node is not None and acc_node._post_hooks:
+        for hook in list(acc_node._post_hooks.values()):
+            hook((), (_to_hook_value(grad, dev, tensor_mode),))
+    post = leaf._post_acc_hooks
+    if post:
+        for hook in list(post.values()):
+            hook(leaf)
+
+
+# References to a gradient array that nobody else holds, counted at _private_buffer's check: the
+# engine's buffer list, _arrive_at_leaf's argument, this function's argument, getrefcount's own.
+_UNSHARED_REFCOUNT = 4
+
+
+def _private_buffer(grad):
+    """``grad`` itself when no one else can see it, else a copy.
+
+    The engine hands one array to several inputs (``AddBackward0`` passes its gradient on
+    unchanged), and ``.grad`` later accumulates in place, so a leaf must own its buffer; copying
+    only when the array is shared keeps the common case free.
+    """
+    if (grad.base is None and grad.flags.c_contiguous and grad.flags.writeable
+            and sys.getrefcount(grad) <= _UNSHARED_REFCOUNT):
+        return grad
+    return grad.copy()
+
+
+def _set_anomaly(enabled: bool, check_nan: bool = True):
+    STATE.anomaly = enabled
+    STATE.anomaly_check_nan = check_nan
