@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from .grad_mode import STATE
+from .grad_mode import MODES, STATE
 
 ANOMALY_ENABLED_WARNING = (
     "Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
@@ -37,6 +37,7 @@ class detect_anomaly:
     def __enter__(self):
         warnings.warn(ANOMALY_ENABLED_WARNING, UserWarning, stacklevel=2)
         self._prev = (STATE.anomaly, STATE.anomaly_check_nan)
+        MODES.special = True
         STATE.anomaly = True
         STATE.anomaly_check_nan = self.check_nan
         return self
@@ -63,6 +64,7 @@ class set_detect_anomaly:
         self._prev = (STATE.anomaly, STATE.anomaly_check_nan)
         if mode and not STATE.anomaly:
             warnings.warn(ANOMALY_ENABLED_WARNING, UserWarning, stacklevel=2)
+        MODES.special = MODES.special or bool(mode)
         STATE.anomaly = bool(mode)
         STATE.anomaly_check_nan = check_nan
 

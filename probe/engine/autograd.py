@@ -24,11 +24,12 @@ import weakref
 import numpy as np
 
 from . import tensor as _tensor_mod
-from .grad_mode import STATE
+from .grad_mode import MODES, STATE
 from .hooks import HookDict, RemovableHandle
 
 Tensor = _tensor_mod.Tensor
 _wrap = _tensor_mod._wrap
+_new = object.__new__
 _ndarray = np.ndarray
 _generic = np.generic
 
@@ -76,6 +77,8 @@ class Node:
     """
 
     recording = True
+    _saved_raw = None
+    _saved_versions = ()
     # Output indices that carry gradients (None: all); e.g. ``max(dim)`` returns (values, indices).
     differentiable_outputs = None
     # Number of outputs of the node's forward (set per instance when it differs from 1).
@@ -133,41 +136,67 @@ class Node:
     # --- ctx API used by op forwards --------------------------------------------------------
 
     def save_for_backward(self, *arrays):
-        self._to_save = arrays
+        self._saved_raw = arrays
 
     def mark_non_differentiable(self, *outputs):
         self._non_diff = outputs
 
     @property
+    def needs_input_grad(self):
+        return tuple(target is not None for target, _ in self._edges)
+
+    @property
     def saved(self):
         """The saved values: arrays in an ordinary backward, Tensors under create_graph."""
         saved = self._saved
-        if saved is None or saved is _FREED:
-            if saved is _FREED:
-                raise RuntimeError(BACKWARD_TWICE_MSG)
+        if saved is None:
             return ()
-        return self._unpack_saved()
+        if saved is _FREED:
+            raise RuntimeError(BACKWARD_TWICE_MSG)
+        if self.xp is _tensor_ns():
+            return self.saved_tensors
+        out = []
+        for entry, version in zip(saved, self._saved_versions):
+            cls = entry.__class__
+            if cls is tuple:  # an output: (array, version counter, output index)
+                if entry[1][0] != version:
+                    raise RuntimeError(_modified_inplace_msg(self, entry, version))
+                out.append(entry[0])
+            elif cls is Tensor or isinstance(entry, Tensor):
+                if entry._vc[0] != version:
+                    raise RuntimeError(_modified_inplace_msg(self, entry, version))
+                out.append(entry._data)
+            else:
+                out.append(entry)
+        return out
 
     @property
     def saved_tensors(self):
+        """The saved values as Tensors (outputs are rebuilt with this node as their grad_fn)."""
         saved = self._saved
         if saved is _FREED:
             raise RuntimeError(BACKWARD_TWICE_MSG)
         if saved is None:
             return ()
-        return tuple(_saved_as_tensor(self, entry) for entry in saved)
-
-    def _unpack_saved(self):
-        make_tensors = self.xp is _tensor_ns()
         out = []
-        for entry in self._saved:
-            kind, value, counter, version = entry
-            if counter is not None and counter[0] != version:
-                raise RuntimeError(_modified_inplace_msg(self, entry))
-            if make_tensors:
-                out.append(_saved_as_tensor(self, entry))
+        for entry, version in zip(saved, self._saved_versions):
+            cls = entry.__class__
+            if cls is tuple:
+                data, counter, nr = entry
+                if counter[0] != version:
+                    raise RuntimeError(_modified_inplace_msg(self, entry, version))
+                t = _wrap(data, self._device)
+                t._vc = counter
+                t._requires_grad = True
+                t._grad_fn = self
+                t._output_nr = nr
+                out.append(t)
+            elif cls is Tensor or isinstance(entry, Tensor):
+                if entry._vc[0] != version:
+                    raise RuntimeError(_modified_inplace_msg(self, entry, version))
+                out.append(entry)
             else:
-                out.append(value._data if kind == 0 else value)
+                out.append(_wrap(entry, self._device))
         return tuple(out)
 
     def _release(self):
@@ -175,46 +204,34 @@ class Node:
             self._saved = _FREED
 
 
+_NO_EDGE = (None, 0)
+
+
+_TENSOR_NS = []
+
+
 def _tensor_ns():
-    from . import tensor_ns  # noqa: PLC0415 - tensor_ns imports the ops, which import us
+    if not _TENSOR_NS:
+        from . import tensor_ns  # noqa: PLC0415 - tensor_ns imports the ops, which import us
 
-    return tensor_ns
-
-
-# Saved entries: (kind, value, version_counter, version_at_save)
-#   kind 0: an input tensor (value is the Tensor)
-#   kind 1: an output of the node (value is the array; rebuilt with grad_fn=node on demand)
-#   kind 2: an intermediate array, a constant for autograd (no version tracking)
+        _TENSOR_NS.append(tensor_ns)
+    return _TENSOR_NS[0]
 
 
-def _saved_as_tensor(node, entry):
-    kind, value, counter, version = entry
-    if counter is not None and counter[0] != version:
-        raise RuntimeError(_modified_inplace_msg(node, entry))
-    if kind == 0:
-        return value
-    if kind == 1:
-        out_nr = entry[4] if len(entry) > 4 else 0
-        t = _wrap(value, node._device)
-        t._vc = counter
-        t._requires_grad = True
-        t._grad_fn = node
-        t._output_nr = out_nr
-        return t
-    return _wrap(value, node._device)
-
-
-def _modified_inplace_msg(node, entry):
-    kind, value, counter, version = entry[:4]
-    data = value._data if kind == 0 else value
+def _modified_inplace_msg(node, entry, version):
+    """PyTorch's error for a saved tensor that an in-place op changed after it was saved."""
+    if entry.__class__ is tuple:
+        data, counter, out_nr = entry
+        source = node
+    else:
+        data, counter, out_nr = entry._data, entry._vc, entry._output_nr
+        source = entry._grad_fn
     shape = ", ".join(str(s) for s in data.shape)
     from .dtypes import from_numpy_dtype  # noqa: PLC0415
 
     type_name = f"probe.{from_numpy_dtype(data.dtype)._legacy_name}"
     origin = ""
-    source = value._grad_fn if kind == 0 else node
-    if kind == 1 or (kind == 0 and source is not None):
-        out_nr = (entry[4] if len(entry) > 4 else 0) if kind == 1 else value._output_nr
+    if source is not None:
         op_name = type(source).__name__
         for suffix in ("Backward0", "Backward1", "Backward2", "Backward"):
             if op_name.endswith(suffix):
@@ -261,39 +278,93 @@ class Op(Node):
     @classmethod
     def apply(cls, *args):
         """Run the op on Tensors (and plain values), recording a node when needed."""
+        # This is the engine's hottest function: keep it free of calls and repeated lookups.
+        arrays = []
         dev = None
         requires = False
-        arrays = []
-        inference = False
         for a in args:
-            if isinstance(a, Tensor):
+            if a.__class__ is Tensor or isinstance(a, Tensor):
+                d = a._device
                 if dev is None:
-                    dev = a._device
-                elif a._device is not dev:
-                    raise RuntimeError(_device_mismatch_msg(dev, a._device))
+                    dev = d
+                elif d is not dev:
+                    raise RuntimeError(_device_mismatch_msg(dev, d))
                 if a._requires_grad:
                     requires = True
-                if a._is_inference:
-                    inference = True
                 arrays.append(a._data)
             else:
                 arrays.append(a)
-        xp = dev.xp
-        if not (requires and STATE.enabled):
+        if not requires or not STATE.enabled:
             ctx = _NO_GRAD_CTX
-            ctx.xp = xp
+            ctx.xp = dev.xp
             out = cls.forward(ctx, *arrays)
+            if out.__class__ is not tuple and not cls.is_view and not MODES.special:
+                if out.__class__ is not _ndarray and isinstance(out, _generic):
+                    out = np.asarray(out)
+                t = _new(Tensor)
+                t._data = out
+                t._device = dev
+                t._requires_grad = False
+                t._grad_fn = None
+                t._vc = [0]
+                return t
             return _wrap_outputs(out, dev, args, cls)
-        if inference:
-            raise RuntimeError(INFERENCE_SAVE_MSG)
-        node = cls.__new__(cls)
-        node.xp = xp
+
+        node = _new(cls)
+        node.xp = dev.xp
         node._device = dev
         node._sequence_nr = next(_sequence)
-        node._to_save = ()
-        node.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        edges = []
+        meta = []
+        for a in args:
+            if a.__class__ is Tensor or isinstance(a, Tensor):
+                if a._is_inference:
+                    raise RuntimeError(INFERENCE_SAVE_MSG)
+                data = a._data
+                meta.append((data.shape, data.dtype))
+                if a._requires_grad:
+                    fn = a._grad_fn
+                    edges.append((a, 0) if fn is None else (fn, a._output_nr))
+                    continue
+            else:
+                meta.append(None)
+            edges.append(_NO_EDGE)
+        node._edges = edges
+        node._input_meta = meta
         out = cls.forward(node, *arrays)
-        return _record(node, out, args, dev, cls)
+        if out.__class__ is tuple or cls.is_view:
+            return _record_general(node, out, args, dev, cls)
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
+            out = np.asarray(out)
+        t = _new(Tensor)
+        t._data = out
+        t._device = dev
+        t._requires_grad = True
+        t._grad_fn = node
+        vc = t._vc = [0]
+        raw = node._saved_raw
+        if raw is not None:
+            saved = []
+            versions = []
+            for arr in raw:
+                if arr is out:
+                    saved.append((out, vc, 0))
+                    versions.append(0)
+                    continue
+                for a in args:
+                    if (a.__class__ is Tensor or isinstance(a, Tensor)) and a._data is arr:
+                        saved.append(a)
+                        versions.append(a._vc[0])
+                        break
+                else:
+                    saved.append(arr)
+                    versions.append(None)
+            node._saved = saved
+            node._saved_versions = versions
+            node._saved_raw = None
+        if MODES.special and STATE.anomaly:
+            node._anomaly_trace = traceback.format_stack()[:-2]
+        return t
 
     @staticmethod
     def forward(ctx, *args):
@@ -353,23 +424,8 @@ def _make_view(view, source, step):
         view._is_inference = True
 
 
-def _record(node, out, args, dev, op):
-    edges = []
-    meta = []
-    for a in args:
-        if isinstance(a, Tensor):
-            data = a._data
-            meta.append((data.shape, data.dtype))
-            if a._requires_grad:
-                fn = a._grad_fn
-                edges.append((a, 0) if fn is None else (fn, a._output_nr))
-                continue
-        else:
-            meta.append(None)
-        edges.append((None, 0))
-    node._edges = edges
-    node._input_meta = meta
-
+def _record_general(node, out, args, dev, op):
+    """The recording path for multi-output and view ops (edges are already on the node)."""
     multi = out.__class__ is tuple
     outs = out if multi else (out,)
     non_diff = node.__dict__.get("_non_diff", ())
@@ -393,30 +449,35 @@ def _record(node, out, args, dev, op):
                 _make_view(t, args[0], op.output_view_step(i, args[1:]))
         else:
             _make_view(results[0], args[0], (op, args[1:]))
-
-    to_save = node._to_save
-    if to_save:
+    raw = node._saved_raw
+    if raw is not None:
         saved = []
-        for arr in to_save:
-            saved.append(_save_entry(arr, args, outs, results))
+        versions = []
+        for arr in raw:
+            entry, version = _save_entry(arr, args, outs, results)
+            saved.append(entry)
+            versions.append(version)
         node._saved = saved
-    del node._to_save
-    if STATE.anomaly:
+        node._saved_versions = versions
+        node._saved_raw = None
+    if MODES.special and STATE.anomaly:
         node._anomaly_trace = traceback.format_stack()[:-3]
     return tuple(results) if multi else results[0]
 
 
 def _save_entry(arr, args, outs, results):
+    """A saved entry and its version: an input Tensor, an output (array, counter, index), or a
+    constant array (no version)."""
+    for i, o in enumerate(outs):
+        if o is arr:
+            t = results[i]
+            return (t._data, t._vc, i), t._vc[0]
     for a in args:
         if isinstance(a, Tensor) and a._data is arr:
             if a._is_inference:
                 raise RuntimeError(INFERENCE_SAVE_MSG)
-            return (0, a, a._vc, a._vc[0])
-    for i, o in enumerate(outs):
-        if o is arr:
-            t = results[i]
-            return (1, t._data, t._vc, t._vc[0], i)
-    return (2, arr, None, 0)
+            return a, a._vc[0]
+    return arr, None
 
 
 def accumulate_grad_node(leaf):
@@ -466,49 +527,58 @@ def _sum_to_shape(xp, grad, shape):
 def _validate_grads(node, grads, xp):
     """Check and fix the gradients a node returned: count, shape (broadcast-reduced), dtype."""
     meta = node._input_meta
-    if grads.__class__ is not tuple:
+    if grads.__class__ is not tuple and grads.__class__ is not list:
         grads = (grads,)
-    if len(grads) < len(meta) and all(m is None for m in meta[len(grads):]):
-        grads = grads + (None,) * (len(meta) - len(grads))
-    if len(grads) != len(meta):
-        raise RuntimeError(
-            f"function {type(node).__name__} returned an incorrect number of gradients "
-            f"(expected {len(meta)}, got {len(grads)})"
-        )
-    out = list(grads)
-    for i, g in enumerate(grads):
+    n = len(meta)
+    if len(grads) != n:
+        if len(grads) < n and all(m is None for m in meta[len(grads):]):
+            grads = tuple(grads) + (None,) * (n - len(grads))
+        else:
+            raise RuntimeError(
+                f"function {type(node).__name__} returned an incorrect number of gradients "
+                f"(expected {n}, got {len(grads)})"
+            )
+    out = None
+    for i in range(n):
+        g = grads[i]
         if g is None:
             continue
-        if meta[i] is None:  # a plain (non-tensor) argument: no gradient flows there
-            out[i] = None
-            continue
-        if isinstance(g, _generic):
-            g = out[i] = np.asarray(g)
-        shape, dtype = meta[i]
-        if g.shape != shape:
-            reduced = _sum_to_shape(xp, g, shape)
-            if reduced is None:
-                got = list(g.shape)
-                raise RuntimeError(
-                    f"Function {type(node).__name__} returned an invalid gradient at index {i} - "
-                    f"got {got} but expected shape compatible with {list(shape)}"
-                )
-            g = out[i] = reduced
-        if g.dtype != dtype:
-            out[i] = g.astype(dtype) if g.__class__ is not Tensor else g.to(_dtype_of(dtype))
-    return out
+        m = meta[i]
+        if m is None:  # a plain (non-tensor) argument: no gradient flows there
+            fixed = None
+        else:
+            shape, dtype = m
+            if g.__class__ is _ndarray and g.shape == shape and g.dtype == dtype:
+                continue
+            fixed = _fix_grad(node, i, g, shape, dtype, xp)
+            if fixed is g:
+                continue
+        if out is None:
+            out = list(grads)
+        out[i] = fixed
+    return grads if out is None else out
+
+
+def _fix_grad(node, i, g, shape, dtype, xp):
+    if isinstance(g, _generic):
+        g = np.asarray(g)
+    if g.shape != shape:
+        reduced = _sum_to_shape(xp, g, shape)
+        if reduced is None:
+            raise RuntimeError(
+                f"Function {type(node).__name__} returned an invalid gradient at index {i} - "
+                f"got {list(g.shape)} but expected shape compatible with {list(shape)}"
+            )
+        g = reduced
+    if g.dtype != dtype:
+        g = g.to(_dtype_of(dtype)) if isinstance(g, Tensor) else g.astype(dtype)
+    return g
 
 
 def _dtype_of(np_dtype):
     from .dtypes import from_numpy_dtype  # noqa: PLC0415
 
     return from_numpy_dtype(np_dtype)
-
-
-def _add_grads(a, b):
-    if a is None:
-        return b
-    return a + b
 
 
 def _make_root_grads(tensors, grad_tensors):
@@ -548,95 +618,104 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     if retain_graph is None:
         retain_graph = create_graph
     roots = _make_root_grads(tensors, grad_tensors)
-    tensor_mode = create_graph
+    tensor_mode = bool(create_graph)
 
-    # Map each graph position (node or leaf) to the input index whose gradient is captured there.
+    # Graph positions (nodes, or leaf tensors) are keyed by id(): Tensor hashing is slower and
+    # the engine holds every position alive while it runs.
+    # captures: id(position) -> [(input index, output_nr)] whose gradient autograd.grad returns.
     captures = {}
     if inputs is not None:
         for idx, t in enumerate(inputs):
             if t._grad_fn is None:
                 if not t._requires_grad:
                     raise RuntimeError("One of the differentiated Tensors does not require grad")
-                captures.setdefault(t, []).append((idx, None))
+                captures.setdefault(id(t), []).append((idx, 0))
             else:
-                captures.setdefault(t._grad_fn, []).append((idx, t._output_nr))
+                captures.setdefault(id(t._grad_fn), []).append((idx, t._output_nr))
     captured = [None] * (len(inputs) if inputs is not None else 0)
 
     # Dependency counts over the reachable graph (iterative DFS, no recursion).
     deps = {}
-    seen = set()
     stack = []
     for t, _ in roots:
         target = t._grad_fn if t._grad_fn is not None else t
-        if id(target) not in seen:
-            seen.add(id(target))
+        if id(target) not in deps:
+            deps[id(target)] = 0
             stack.append(target)
     order = []
     while stack:
         target = stack.pop()
         order.append(target)
-        if isinstance(target, Tensor):
+        edges = target.__dict__.get("_edges") if target.__class__ is not Tensor else None
+        if not edges:
             continue
-        for nxt, _ in target._edges:
+        for nxt, _ in edges:
             if nxt is None:
                 continue
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if id(nxt) not in seen:
-                seen.add(id(nxt))
+            key = id(nxt)
+            count = deps.get(key)
+            if count is None:
+                deps[key] = 1
                 stack.append(nxt)
+            else:
+                deps[key] = count + 1
 
-    needed = None
-    if inputs is not None:
-        needed = _needed_targets(order, captures)
+    needed = _needed_targets(order, captures) if inputs is not None else None
 
     buffers = {}
     ready = []
     for t, g in roots:
         target = t._grad_fn if t._grad_fn is not None else t
         gval = g if tensor_mode else g._data
-        buf = buffers.get(target)
+        key = id(target)
+        buf = buffers.get(key)
         if buf is None:
-            n = 1 if isinstance(target, Tensor) else target._num_outputs
-            buf = buffers[target] = [None] * n
-        nr = 0 if isinstance(target, Tensor) else t._output_nr
-        buf[nr] = _add_grads(buf[nr], gval)
-    for target in buffers:
-        if deps.get(target, 0) == 0:
+            buf = buffers[key] = [None] * _num_outputs(target)
+        nr = t._output_nr if t._grad_fn is not None else 0
+        buf[nr] = gval if buf[nr] is None else buf[nr] + gval
+    for target in order:
+        if deps[id(target)] == 0 and id(target) in buffers:
             heapq.heappush(ready, _ready_key(target))
 
+    order = None  # let nodes go as soon as they are done
     prev_enabled = STATE.enabled
-    STATE.enabled = bool(create_graph)
+    STATE.enabled = tensor_mode
+    heappop, heappush = heapq.heappop, heapq.heappush
     try:
         while ready:
-            target = heapq.heappop(ready)[2]
-            grads = buffers.pop(target)
-            if isinstance(target, Tensor):
+            target = heappop(ready)[2]
+            grads = buffers.pop(id(target))
+            if target.__class__ is Tensor or isinstance(target, Tensor):
                 _arrive_at_leaf(target, grads[0], captures, captured, accumulate, tensor_mode,
                                 inputs)
                 continue
-            grads = _run_pre_hooks(target, grads, tensor_mode)
-            if captures and target in captures:
-                for idx, nr in captures[target]:
-                    captured[idx] = grads[nr]
-            if needed is not None and target not in needed:
-                grads_in = [None] * len(target._edges)
+            if target._tensor_pre_hooks or target._retain_grad_outputs or target._pre_hooks:
+                grads = _run_pre_hooks(target, grads, tensor_mode)
+            if captures:
+                hits = captures.get(id(target))
+                if hits:
+                    for idx, nr in hits:
+                        captured[idx] = grads[nr]
+            edges = target._edges
+            if needed is not None and id(target) not in needed:
+                grads_in = None
             else:
                 grads_in = _call_node(target, grads, tensor_mode, retain_graph)
-            for (nxt, nr), g in zip(target._edges, grads_in):
+            for i, (nxt, nr) in enumerate(edges):
                 if nxt is None:
                     continue
+                key = id(nxt)
+                g = grads_in[i] if grads_in is not None else None
+                buf = buffers.get(key)
+                if buf is None:
+                    buf = buffers[key] = [None] * _num_outputs(nxt)
                 if g is not None:
-                    buf = buffers.get(nxt)
-                    if buf is None:
-                        n = 1 if isinstance(nxt, Tensor) else nxt._num_outputs
-                        buf = buffers[nxt] = [None] * n
-                    buf[nr] = _add_grads(buf[nr], g)
-                remaining = deps[nxt] - 1
-                deps[nxt] = remaining
+                    old = buf[nr]
+                    buf[nr] = g if old is None else old + g
+                remaining = deps[key] - 1
+                deps[key] = remaining
                 if remaining == 0:
-                    if nxt not in buffers:
-                        buffers[nxt] = [None] * (1 if isinstance(nxt, Tensor) else nxt._num_outputs)
-                    heapq.heappush(ready, _ready_key(nxt))
+                    heappush(ready, _ready_key(nxt))
     finally:
         STATE.enabled = prev_enabled
 
@@ -658,6 +737,10 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     return None
 
 
+def _num_outputs(target):
+    return 1 if isinstance(target, Tensor) else target._num_outputs
+
+
 _ready_order = itertools.count()
 _LEAF_PRIORITY = -(2**62)
 
@@ -670,17 +753,18 @@ def _ready_key(target):
 
 
 def _needed_targets(order, captures):
-    """The nodes whose backward must run: those with an edge leading to a captured position."""
+    """ids of the nodes whose backward must run: those with an edge leading to a captured
+    position (a node's successors may be reached later in a DAG, so iterate to a fixpoint)."""
     needed = set()
     changed = True
     while changed:  # ``order`` is a DFS pre-order, so one reversed pass settles trees
         changed = False
         for target in reversed(order):
-            if target in needed or isinstance(target, Tensor):
+            if id(target) in needed or isinstance(target, Tensor):
                 continue
             for nxt, _ in target._edges:
-                if nxt is not None and (nxt in captures or nxt in needed):
-                    needed.add(target)
+                if nxt is not None and (id(nxt) in captures or id(nxt) in needed):
+                    needed.add(id(target))
                     changed = True
                     break
     return needed
@@ -731,22 +815,30 @@ def _run_pre_hooks(node, grads, tensor_mode):
 
 
 def _call_node(node, grads, tensor_mode, retain_graph):
+    """Run one node's backward; returns one gradient (or None) per edge."""
     if node._saved is _FREED:
         raise RuntimeError(BACKWARD_TWICE_MSG)
-    if all(g is None for g in grads):
-        return [None] * len(node._edges)
-    xp = node.xp
-    if node._num_outputs > 1 and any(g is None for g in grads):
-        grads = _materialize(node, grads, tensor_mode)
+    if node._num_outputs == 1:
+        if grads[0] is None:
+            return None
+    else:
+        if all(g is None for g in grads):
+            return None
+        if any(g is None for g in grads):
+            grads = _materialize(node, grads, tensor_mode)
     if tensor_mode:
+        xp = node.xp
         node.xp = _tensor_ns()
         grads = [g if isinstance(g, Tensor) else _wrap(g, node._device) for g in grads]
-    try:
+        try:
+            result = node.backward(node, *grads)
+        finally:
+            node.xp = xp
+        result = _validate_grads(node, result, node.xp)
+    else:
         result = node.backward(node, *grads)
-    finally:
-        node.xp = xp
-    result = _validate_grads(node, result, node._device.xp if not tensor_mode else _tensor_ns())
-    if STATE.anomaly and STATE.anomaly_check_nan:
+        result = _validate_grads(node, result, node.xp)
+    if MODES.special and STATE.anomaly and STATE.anomaly_check_nan:
         _check_anomaly(node, result)
     if node._post_hooks:
         dev = node._device
@@ -755,9 +847,8 @@ def _call_node(node, grads, tensor_mode, retain_graph):
                        tuple(_to_hook_value(g, dev, tensor_mode) for g in grads))
             if new is not None:
                 result = [_as_grad_value(g, tensor_mode, dev) for g in new]
-    if not retain_graph:
-        node._release()
-    # Only gradients for inputs that require grad flow on.
+    if not retain_graph and node._saved is not None:
+        node._saved = _FREED
     return result
 
 
@@ -806,14 +897,15 @@ def _arrive_at_leaf(leaf, grad, captures, captured, accumulate, tensor_mode, inp
             result = hook((_to_hook_value(grad, dev, tensor_mode),))
             if result is not None:
                 grad = _as_grad_value(result[0], tensor_mode, dev)
-    if leaf in captures:
-        for idx, _ in captures[leaf]:
+    hits = captures.get(id(leaf)) if captures else None
+    if hits:
+        for idx, _ in hits:
             captured[idx] = grad
         if not accumulate:
             return
     if not accumulate:
         return
-    if inputs is not None and leaf not in captures:
+    if inputs is not None and not hits:
         return
     if tensor_mode:
         g_tensor = grad if isinstance(grad, Tensor) else _wrap(grad, dev)

@@ -14,6 +14,7 @@ from .tensor import Tensor, _wrap
 class FunctionCtx(Node):
     """The ``ctx`` of a custom Function (and its ``grad_fn`` node)."""
 
+    needs_input_grad = None  # set per call (a plain attribute here, not Node's property)
     _materialize_grads = True
     _dirty = ()
     _non_differentiable = ()
@@ -50,15 +51,11 @@ class FunctionCtx(Node):
         if saved is None:
             return ()
         out = []
-        for entry in saved:
-            if entry is None:
-                out.append(None)
-                continue
-            t, version = entry
-            if t._vc[0] != version:
+        for t, version in zip(saved, self._saved_versions):
+            if t is not None and t._vc[0] != version:
                 from .autograd import _modified_inplace_msg  # noqa: PLC0415
 
-                raise RuntimeError(_modified_inplace_msg(self, (0, t, t._vc, version)))
+                raise RuntimeError(_modified_inplace_msg(self, t, version))
             out.append(t)
         return tuple(out)
 
@@ -233,7 +230,8 @@ def _connect(ctx, args, output):
         results.append(t)
     raw = ctx._saved_tensors_raw
     if raw is not None:
-        ctx._saved = [None if t is None else (t, t._vc[0]) for t in raw]
+        ctx._saved = list(raw)
+        ctx._saved_versions = [None if t is None else t._vc[0] for t in raw]
     return tuple(results) if multi else results[0]
 
 

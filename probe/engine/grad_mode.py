@@ -20,6 +20,16 @@ class _GradState(threading.local):
 STATE = _GradState()
 
 
+class _Modes:
+    """Process-wide flag the hot path reads instead of the thread-local state: it turns True the
+    first time inference mode or anomaly detection is used, and then ops consult ``STATE``."""
+
+    special = False
+
+
+MODES = _Modes()
+
+
 def is_grad_enabled() -> bool:
     """True when operations are recorded for autograd in this thread."""
     return STATE.enabled
@@ -137,6 +147,7 @@ class inference_mode(_DecoratorContextManager):
 
     def __enter__(self):
         self._prev = (STATE.enabled, STATE.inference)
+        MODES.special = True
         if self.mode:
             STATE.enabled = False
             STATE.inference = True
