@@ -15,8 +15,8 @@ Edges are ``(node, output_nr)`` pairs; an edge into a leaf tensor holds the tens
 from __future__ import annotations
 
 import heapq
-import sys
 import itertools
+import sys
 import traceback
 import warnings
 import weakref
@@ -77,6 +77,13 @@ class Node:
     """
 
     recording = True
+    _is_leaf_target = False
+    _has_pre_hooks = False  # set by anything that registers a pre-hook, tensor hook or retain_grad
+    # How many leading arguments are operands PyTorch wraps into tensors when they are Python
+    # scalars (2 for add, sub, mul, div): those scalars show as (None, 0) in next_functions.
+    scalar_edges = 0
+    # Multi-output nodes get zeros for outputs that received no gradient (PyTorch's default).
+    materialize_grads = True
     _saved_raw = None
     _saved_versions = ()
     # Output indices that carry gradients (None: all); e.g. ``max(dim)`` returns (values, indices).
@@ -99,8 +106,16 @@ class Node:
 
     @property
     def next_functions(self):
+        # PyTorch lists one edge per differentiable Tensor argument: plain parameters (shapes,
+        # dims, exponents) and integer/bool tensors (indices, masks) get none, except the Python
+        # scalars that arithmetic ops wrap into tensors (``scalar_edges``: x * 2 has two edges).
+        meta = self.__dict__.get("_input_meta")
         out = []
-        for target, nr in self._edges:
+        for i, (target, nr) in enumerate(self._edges):
+            if meta is not None:
+                m = meta[i]
+                if i >= self.scalar_edges if m is None else m[1].kind not in "fc":
+                    continue
             if target is None:
                 out.append((None, 0))
             elif target.__class__ is Tensor or isinstance(target, Tensor):
@@ -131,6 +146,7 @@ class Node:
             self._pre_hooks = HookDict()
         handle = RemovableHandle(self._pre_hooks)
         self._pre_hooks[handle.id] = hook
+        self._has_pre_hooks = True
         return handle
 
     # --- ctx API used by op forwards --------------------------------------------------------
@@ -142,10 +158,6 @@ class Node:
         self._non_diff = outputs
 
     @property
-    def needs_input_grad(self):
-        return tuple(target is not None for target, _ in self._edges)
-
-    @property
     def saved(self):
         """The saved values: arrays in an ordinary backward, Tensors under create_graph."""
         saved = self._saved
@@ -153,16 +165,24 @@ class Node:
             return ()
         if saved is _FREED:
             raise RuntimeError(BACKWARD_TWICE_MSG)
-        if self.xp is _tensor_ns():
+        if _TENSOR_NS and self.xp is _TENSOR_NS[0]:
             return self.saved_tensors
         out = []
-        for entry, version in zip(saved, self._saved_versions):
+        versions = self._saved_versions
+        i = 0
+        for entry in saved:
+            version = versions[i]
+            i += 1
             cls = entry.__class__
-            if cls is tuple:  # an output: (array, version counter, output index)
+            if cls is Tensor:
+                if entry._vc[0] != version:
+                    raise RuntimeError(_modified_inplace_msg(self, entry, version))
+                out.append(entry._data)
+            elif cls is tuple:  # an output: (array, version counter, output index)
                 if entry[1][0] != version:
                     raise RuntimeError(_modified_inplace_msg(self, entry, version))
                 out.append(entry[0])
-            elif cls is Tensor or isinstance(entry, Tensor):
+            elif isinstance(entry, Tensor):
                 if entry._vc[0] != version:
                     raise RuntimeError(_modified_inplace_msg(self, entry, version))
                 out.append(entry._data)
@@ -195,6 +215,10 @@ class Node:
                 if entry._vc[0] != version:
                     raise RuntimeError(_modified_inplace_msg(self, entry, version))
                 out.append(entry)
+            elif entry is None:  # an op may save None for a gradient it won't compute
+                out.append(None)
+            elif isinstance(entry, _SCALARS):  # a Python number an op saved: not a tensor
+                out.append(entry)
             else:
                 out.append(_wrap(entry, self._device))
         return tuple(out)
@@ -205,6 +229,7 @@ class Node:
 
 
 _NO_EDGE = (None, 0)
+_SCALARS = (bool, int, float, complex)
 
 
 _TENSOR_NS = []
@@ -297,7 +322,10 @@ class Op(Node):
         if not requires or not STATE.enabled:
             ctx = _NO_GRAD_CTX
             ctx.xp = dev.xp
-            out = cls.forward(ctx, *arrays)
+            try:
+                out = cls.forward(ctx, *arrays)
+            except ValueError as exc:
+                raise _forward_error(exc, arrays) from None
             if out.__class__ is not tuple and not cls.is_view and not MODES.special:
                 if out.__class__ is not _ndarray and isinstance(out, _generic):
                     out = np.asarray(out)
@@ -316,22 +344,27 @@ class Op(Node):
         node._sequence_nr = next(_sequence)
         edges = []
         meta = []
+        needs = []
         for a in args:
             if a.__class__ is Tensor or isinstance(a, Tensor):
-                if a._is_inference:
-                    raise RuntimeError(INFERENCE_SAVE_MSG)
                 data = a._data
                 meta.append((data.shape, data.dtype))
                 if a._requires_grad:
                     fn = a._grad_fn
                     edges.append((a, 0) if fn is None else (fn, a._output_nr))
+                    needs.append(True)
                     continue
             else:
                 meta.append(None)
             edges.append(_NO_EDGE)
+            needs.append(False)
         node._edges = edges
         node._input_meta = meta
-        out = cls.forward(node, *arrays)
+        node.needs_input_grad = needs
+        try:
+            out = cls.forward(node, *arrays)
+        except ValueError as exc:
+            raise _forward_error(exc, arrays) from None
         if out.__class__ is tuple or cls.is_view:
             return _record_general(node, out, args, dev, cls)
         if out.__class__ is not _ndarray and isinstance(out, _generic):
@@ -353,6 +386,8 @@ class Op(Node):
                     continue
                 for a in args:
                     if (a.__class__ is Tensor or isinstance(a, Tensor)) and a._data is arr:
+                        if a._is_inference:  # only a *saved* inference tensor is an error
+                            raise RuntimeError(INFERENCE_SAVE_MSG)
                         saved.append(a)
                         versions.append(a._vc[0])
                         break
@@ -373,6 +408,29 @@ class Op(Node):
     @staticmethod
     def backward(ctx, *grads):
         raise NotImplementedError
+
+
+def _forward_error(exc, arrays):
+    """NumPy's/CuPy's broadcasting ValueError as PyTorch's RuntimeError; other errors as they
+    are."""
+    if "could not be broadcast" not in str(exc):
+        return exc
+    shape = ()
+    for arr in arrays:
+        other = getattr(arr, "shape", None)
+        if other is None:
+            continue
+        n = max(len(shape), len(other))
+        a = (1,) * (n - len(shape)) + tuple(shape)
+        b = (1,) * (n - len(other)) + tuple(other)
+        for i in range(n - 1, -1, -1):
+            if a[i] != b[i] and a[i] != 1 and b[i] != 1:
+                return RuntimeError(
+                    f"The size of tensor a ({a[i]}) must match the size of tensor b ({b[i]}) at "
+                    f"non-singleton dimension {i}"
+                )
+        shape = tuple(max(x, y) for x, y in zip(a, b, strict=True))
+    return exc
 
 
 def _device_mismatch_msg(a, b):
@@ -422,6 +480,18 @@ def _make_view(view, source, step):
         view._view_replay = None if parent is None else parent + (step,)
     if source._is_inference:
         view._is_inference = True
+    if view._requires_grad:
+        root = view._base
+        if root._grad_fn is not None:
+            # An in-place op on the root or on another of its views rewrites the root's history;
+            # this view's grad_fn must then be re-derived (see inplace._refresh_views). Views of
+            # leaves need no record: autograd forbids in-place writes to them.
+            views = root.__dict__.get("_views")
+            if views is None:
+                views = root._views = []
+            elif len(views) >= 64:
+                views[:] = [r for r in views if r() is not None]
+            views.append(weakref.ref(view))
 
 
 def _record_general(node, out, args, dev, op):
@@ -597,8 +667,8 @@ def _make_root_grads(tensors, grad_tensors):
             g = _wrap(t._device.xp.asarray(g, dtype=t._data.dtype), t._device)
         elif g._data.shape != t._data.shape:
             raise RuntimeError(
-                f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(g)} and output[{i}] "
-                f"has a shape of {_size_str(t)}."
+                f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(g)} and "
+                f"output[{i}] has a shape of {_size_str(t)}."
             )
         roots.append((t, g))
     return roots
@@ -646,10 +716,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     while stack:
         target = stack.pop()
         order.append(target)
-        edges = target.__dict__.get("_edges") if target.__class__ is not Tensor else None
-        if not edges:
-            continue
-        for nxt, _ in edges:
+        for nxt, _ in target._edges:  # a leaf tensor's _edges is the class default ()
             if nxt is None:
                 continue
             key = id(nxt)
@@ -670,7 +737,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
         key = id(target)
         buf = buffers.get(key)
         if buf is None:
-            buf = buffers[key] = [None] * _num_outputs(target)
+            buf = buffers[key] = [None] * target._num_outputs
         nr = t._output_nr if t._grad_fn is not None else 0
         buf[nr] = gval if buf[nr] is None else buf[nr] + gval
     for target in order:
@@ -681,41 +748,45 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     prev_enabled = STATE.enabled
     STATE.enabled = tensor_mode
     heappop, heappush = heapq.heappop, heapq.heappush
+    tick = _ready_order.__next__
     try:
         while ready:
             target = heappop(ready)[2]
             grads = buffers.pop(id(target))
-            if target.__class__ is Tensor or isinstance(target, Tensor):
+            if target._is_leaf_target:
                 _arrive_at_leaf(target, grads[0], captures, captured, accumulate, tensor_mode,
                                 inputs)
                 continue
-            if target._tensor_pre_hooks or target._retain_grad_outputs or target._pre_hooks:
+            if target._has_pre_hooks:
                 grads = _run_pre_hooks(target, grads, tensor_mode)
             if captures:
                 hits = captures.get(id(target))
                 if hits:
                     for idx, nr in hits:
                         captured[idx] = grads[nr]
-            edges = target._edges
             if needed is not None and id(target) not in needed:
                 grads_in = None
             else:
                 grads_in = _call_node(target, grads, tensor_mode, retain_graph)
-            for i, (nxt, nr) in enumerate(edges):
+            i = -1
+            for nxt, nr in target._edges:
+                i += 1
                 if nxt is None:
                     continue
                 key = id(nxt)
-                g = grads_in[i] if grads_in is not None else None
                 buf = buffers.get(key)
                 if buf is None:
-                    buf = buffers[key] = [None] * _num_outputs(nxt)
-                if g is not None:
-                    old = buf[nr]
-                    buf[nr] = g if old is None else old + g
+                    buf = buffers[key] = [None] * nxt._num_outputs
+                if grads_in is not None:
+                    g = grads_in[i]
+                    if g is not None:
+                        old = buf[nr]
+                        buf[nr] = g if old is None else old + g
                 remaining = deps[key] - 1
                 deps[key] = remaining
                 if remaining == 0:
-                    heappush(ready, _ready_key(nxt))
+                    heappush(ready, (-nxt._sequence_nr, tick(), nxt))
+            grads = grads_in = None
     finally:
         STATE.enabled = prev_enabled
 
@@ -737,19 +808,14 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     return None
 
 
-def _num_outputs(target):
-    return 1 if isinstance(target, Tensor) else target._num_outputs
-
-
 _ready_order = itertools.count()
-_LEAF_PRIORITY = -(2**62)
 
 
 def _ready_key(target):
-    # Later-created nodes run first (PyTorch's order); a leaf accumulates as soon as it is ready,
-    # and ties keep the order in which targets became ready, so runs are deterministic.
-    prio = _LEAF_PRIORITY if isinstance(target, Tensor) else -target._sequence_nr
-    return (prio, next(_ready_order), target)
+    # Later-created nodes run first (PyTorch's order); a leaf (whose _sequence_nr is the largest
+    # possible) accumulates as soon as it is ready, and ties keep the order in which targets
+    # became ready, so runs are deterministic.
+    return (-target._sequence_nr, next(_ready_order), target)
 
 
 def _needed_targets(order, captures):
@@ -779,6 +845,18 @@ def _as_grad_value(g, tensor_mode, dev):
     return g._data if isinstance(g, Tensor) else g
 
 
+def _hook_grad(hook, result, old, tensor_mode, dev):
+    """A tensor hook's replacement gradient, checked as PyTorch does (same size)."""
+    new = _as_grad_value(result, tensor_mode, dev)
+    if new.shape != old.shape:
+        raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the size of value")
+    return new
+
+
+def _hook_name(hook):
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
 def _to_hook_value(g, dev, tensor_mode):
     if g is None or tensor_mode:
         return g
@@ -795,7 +873,7 @@ def _run_pre_hooks(node, grads, tensor_mode):
             for hook in list(hooks.values()):
                 result = hook(_to_hook_value(grads[nr], dev, tensor_mode))
                 if result is not None:
-                    grads[nr] = _as_grad_value(result, tensor_mode, dev)
+                    grads[nr] = _hook_grad(hook, result, grads[nr], tensor_mode, dev)
     retain = node._retain_grad_outputs
     if retain:
         for nr, ref in retain.items():
@@ -824,7 +902,7 @@ def _call_node(node, grads, tensor_mode, retain_graph):
     else:
         if all(g is None for g in grads):
             return None
-        if any(g is None for g in grads):
+        if node.materialize_grads and any(g is None for g in grads):
             grads = _materialize(node, grads, tensor_mode)
     if tensor_mode:
         xp = node.xp
@@ -834,7 +912,7 @@ def _call_node(node, grads, tensor_mode, retain_graph):
             result = node.backward(node, *grads)
         finally:
             node.xp = xp
-        result = _validate_grads(node, result, node.xp)
+        result = _validate_grads(node, result, _tensor_ns())
     else:
         result = node.backward(node, *grads)
         result = _validate_grads(node, result, node.xp)
@@ -846,6 +924,11 @@ def _call_node(node, grads, tensor_mode, retain_graph):
             new = hook(tuple(_to_hook_value(g, dev, tensor_mode) for g in result),
                        tuple(_to_hook_value(g, dev, tensor_mode) for g in grads))
             if new is not None:
+                if len(new) != len(result):
+                    raise RuntimeError(
+                        f"hook '{_hook_name(hook)}' has returned an incorrect number of values "
+                        f"(got {len(new)}, but expected {len(result)})"
+                    )
                 result = [_as_grad_value(g, tensor_mode, dev) for g in new]
     if not retain_graph and node._saved is not None:
         node._saved = _FREED
@@ -890,7 +973,7 @@ def _arrive_at_leaf(leaf, grad, captures, captured, accumulate, tensor_mode, inp
         for hook in list(hooks.values()):
             result = hook(_to_hook_value(grad, dev, tensor_mode))
             if result is not None:
-                grad = _as_grad_value(result, tensor_mode, dev)
+                grad = _hook_grad(hook, result, grad, tensor_mode, dev)
     acc_node = leaf._accumulate_node
     if acc_node is not None and acc_node._pre_hooks:
         for hook in list(acc_node._pre_hooks.values()):
@@ -909,20 +992,27 @@ def _arrive_at_leaf(leaf, grad, captures, captured, accumulate, tensor_mode, inp
         return
     if tensor_mode:
         g_tensor = grad if isinstance(grad, Tensor) else _wrap(grad, dev)
-        leaf._grad = g_tensor if leaf._grad is None else leaf._grad + g_tensor
+        if leaf._grad is None:
+            # The same gradient may reach several leaves (AddBackward0): each gets its own copy,
+            # a differentiable one when it carries a graph (PyTorch clones here too).
+            leaf._grad = (g_tensor.clone() if g_tensor._requires_grad
+                          else _wrap(g_tensor._data.copy(), dev))
+        else:
+            leaf._grad = leaf._grad + g_tensor
     elif leaf._grad is None:
         leaf._grad = _wrap(_private_buffer(grad), dev)
     elif leaf._grad._requires_grad:
         leaf._grad = leaf._grad + _wrap(grad, dev)
     else:
         leaf._grad._data += grad
-    if acc_node is not None and acc_node._post_hooks:
-        for hook in list(acc_node._post_hooks.values()):
-            hook((), (_to_hook_value(grad, dev, tensor_mode),))
+    # PyTorch runs post-accumulate-grad hooks before the AccumulateGrad node's own hooks.
     post = leaf._post_acc_hooks
     if post:
         for hook in list(post.values()):
             hook(leaf)
+    if acc_node is not None and acc_node._post_hooks:
+        for hook in list(acc_node._post_hooks.values()):
+            hook((), (_to_hook_value(grad, dev, tensor_mode),))
 
 
 # References to a gradient array that nobody else holds, counted at _private_buffer's check: the

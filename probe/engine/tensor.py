@@ -75,6 +75,12 @@ class Tensor:
     _is_inference = False
     _accumulate_node = None
     _view_replay = None  # for views: how to re-derive this view from its base
+    # A leaf is a position in the backward graph too; these defaults let the engine treat leaves
+    # and nodes alike (no edges, one output, accumulated before any node that is also ready).
+    _is_leaf_target = True
+    _edges = ()
+    _num_outputs = 1
+    _sequence_nr = 2**62
 
     # ndarray op Tensor defers to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -271,6 +277,7 @@ class Tensor:
         import weakref  # noqa: PLC0415
 
         node._retain_grad_outputs[self._output_nr] = weakref.ref(self)
+        node._has_pre_hooks = True
         self._retains_grad = True
 
     @property
@@ -304,6 +311,7 @@ class Tensor:
             node = self._grad_fn
             if node._tensor_pre_hooks is None:
                 node._tensor_pre_hooks = {}
+            node._has_pre_hooks = True
             hooks = node._tensor_pre_hooks.get(self._output_nr)
             if hooks is None:
                 hooks = node._tensor_pre_hooks[self._output_nr] = HookDict()
@@ -332,7 +340,7 @@ class Tensor:
         if inputs is not None:
             inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
             if not inputs:
-                raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+                raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         run_backward([self], [gradient], retain_graph, create_graph, inputs=inputs,
                      accumulate=True)
 
@@ -347,11 +355,11 @@ class Tensor:
     def detach_(self):
         if self._base is not None and self._base._requires_grad:
             raise RuntimeError(
-                "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel "
-                "(DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of "
-                "DDP buckets, and hence detach_() cannot be called on these gradients. To fix this error, "
-                "please refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the "
-                "solution."
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "
+                "True, gradients are views of DDP buckets, and hence detach_() cannot be called on "
+                "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
+                "function in torch/optim/optimizer.py as the solution."
             )
         self._grad_fn = None
         self._requires_grad = False
@@ -407,17 +415,24 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
+            if self._data.size == 0:
+                raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._data.reshape(())) if self._device.type == "cpu" else bool(self.item())
 
+    def _python_scalar(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.item()
+
     def __float__(self):
-        return float(self.item())
+        return float(self._python_scalar())
 
     def __int__(self):
-        return int(self.item())
+        return int(self._python_scalar())
 
     def __complex__(self):
-        return complex(self.item())
+        return complex(self._python_scalar())
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:

@@ -15,6 +15,7 @@ _FLOAT_KINDS = "fc"
 
 class Add(Op):
     node_name = "AddBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b):
@@ -27,6 +28,7 @@ class Add(Op):
 
 class AddScaled(Op):
     node_name = "AddBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b, alpha):
@@ -40,6 +42,7 @@ class AddScaled(Op):
 
 class Sub(Op):
     node_name = "SubBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b):
@@ -52,6 +55,7 @@ class Sub(Op):
 
 class SubScaled(Op):
     node_name = "SubBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b, alpha):
@@ -79,6 +83,7 @@ class RSub(Op):
 
 class Mul(Op):
     node_name = "MulBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b):
@@ -94,6 +99,7 @@ class Mul(Op):
 
 class Div(Op):
     node_name = "DivBackward0"
+    scalar_edges = 2
 
     @staticmethod
     def forward(ctx, a, b):
@@ -300,6 +306,14 @@ def _float_operands(a, b):
 
 def _prep(input, other):
     """Operands for a binary op where ``input`` may be a scalar and ``other`` a tensor."""
+    # The common cases first: two tensors of one dtype, or a float tensor and a Python number.
+    if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            if input._data.dtype is other._data.dtype:
+                return input, other
+        elif (other.__class__ is float or other.__class__ is int) and \
+                input._data.dtype.kind in _FLOAT_KINDS:
+            return input, other
     if not isinstance(input, Tensor):
         input = as_operand(input, other)
     other = as_operand(other, input)
