@@ -30,6 +30,11 @@ def check_inplace(self: Tensor, recording: bool) -> None:
     """Raise PyTorch's errors for in-place writes that autograd can't allow (changes nothing)."""
     if self._is_inference and not STATE.inference:
         raise RuntimeError(INFERENCE_INPLACE_MSG)
+    if 0 in self._data.strides:  # an expanded tensor: writes would alias (PyTorch refuses)
+        from .shape import INTERNAL_OVERLAP_MSG, has_internal_overlap  # noqa: PLC0415
+
+        if has_internal_overlap(self._data):
+            raise RuntimeError(INTERNAL_OVERLAP_MSG)
     if not recording:
         return
     if self._grad_fn is None and self._requires_grad:
@@ -139,6 +144,8 @@ def _rebase(self: Tensor, result: Tensor) -> None:
         self._grad_fn = result._grad_fn
         self._output_nr = result._output_nr
         self._requires_grad = result._requires_grad
+        if base is None:
+            _refresh_views(self, self)
         return
     # ``self`` is a view: rewrite the base's history with CopySlices, then re-derive the view.
     base_old = _snapshot(base)
@@ -152,6 +159,23 @@ def _rebase(self: Tensor, result: Tensor) -> None:
     self._grad_fn = view._grad_fn
     self._output_nr = 0
     self._requires_grad = True
+    _refresh_views(base, self)
+
+
+def _refresh_views(root: Tensor, written: Tensor) -> None:
+    """Re-derive the grad_fn of ``root``'s other live views from its rewritten history (PyTorch
+    regenerates them as ``AsStridedBackward0``), so later uses of those views see the write."""
+    views = root.__dict__.get("_views")
+    if not views:
+        return
+    for ref in list(views):
+        view = ref()
+        if view is None or view is written or view._view_replay is None or view._base is not root:
+            continue
+        fresh = ReplayView.apply(root, view._view_replay)
+        view._grad_fn = fresh._grad_fn
+        view._output_nr = 0
+        view._requires_grad = True
 
 
 def replay(array, view_replay):
@@ -161,6 +185,13 @@ def replay(array, view_replay):
     for op, params in view_replay:
         array = op.forward(ctx, array, *params)
     return array
+
+
+def replay_tensor(t, view_replay):
+    """``replay`` on a Tensor through the view ops themselves, so the result is differentiable."""
+    for op, params in view_replay:
+        t = op.apply(t, *params)
+    return t
 
 
 class CopySlices(Op):
@@ -177,10 +208,11 @@ class CopySlices(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if isinstance(g, Tensor):
-            raise NotImplementedError(
-                "double backward through an in-place write into a view is not supported"
-            )
+        if isinstance(g, Tensor):  # create_graph: the same formula from differentiable ops
+            data = g._data
+            mask = xp_of(data).ones(data.shape, dtype=data.dtype)
+            replay(mask, ctx.view_replay)[...] = 0
+            return g * _wrap(mask, g._device), replay_tensor(g, ctx.view_replay)
         grad_base = g.copy(order="K")
         replay(grad_base, ctx.view_replay)[...] = 0
         grad_src = replay(g, ctx.view_replay).copy()
@@ -202,10 +234,9 @@ class ReplayView(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if isinstance(g, Tensor):
-            raise NotImplementedError(
-                "double backward through an in-place write into a view is not supported"
-            )
+        if isinstance(g, Tensor):  # create_graph: scatter g into zeros, differentiably
+            zeros = g._device.xp.zeros(ctx.base_shape, dtype=g._data.dtype)
+            return (CopySlices.apply(_wrap(zeros, g._device), g, ctx.view_replay),)
         xp = ctx.xp
         grad_base = xp.zeros(ctx.base_shape, dtype=g.dtype)
         region = replay(grad_base, ctx.view_replay)
