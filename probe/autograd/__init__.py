@@ -18,8 +18,8 @@ from ..engine.anomaly import (
 )
 from ..engine.autograd import Node
 from ..engine.function import Function, FunctionCtx, once_differentiable
-from ..engine.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from ..engine.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from ..engine.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from ..engine.tensor import Tensor
 from . import graph  # noqa: F401
 
@@ -39,6 +39,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     tensors = _as_list(tensors)
     grad_tensors = _as_list(grad_tensors)
     inputs = _as_list(inputs)
+    if inputs is not None and not inputs:
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=inputs, accumulate=True)
 
 
@@ -53,12 +55,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outputs = _as_list(outputs)
     inputs = _as_list(inputs)
     grad_outputs = _as_list(grad_outputs)
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
     if allow_unused is None:
         allow_unused = materialize_grads
     result = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs,
                           accumulate=False, allow_unused=allow_unused)
     if materialize_grads:
-        result = [zeros_like(i) if g is None else g for g, i in zip(result, inputs)]
+        result = [zeros_like(i) if g is None else g for g, i in zip(result, inputs, strict=False)]
     return tuple(result)
 
 

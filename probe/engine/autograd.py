@@ -481,6 +481,8 @@ def _make_view(view, source, step):
     if source._is_inference:
         view._is_inference = True
     if view._requires_grad:
+        if source._multi_view:
+            view._multi_view = True
         root = view._base
         if root._grad_fn is not None:
             # An in-place op on the root or on another of its views rewrites the root's history;
@@ -517,6 +519,8 @@ def _record_general(node, out, args, dev, op):
         if multi:
             for i, t in enumerate(results):
                 _make_view(t, args[0], op.output_view_step(i, args[1:]))
+                if t._requires_grad:  # PyTorch refuses in-place writes to these (split, unbind)
+                    t._multi_view = True
         else:
             _make_view(results[0], args[0], (op, args[1:]))
     raw = node._saved_raw

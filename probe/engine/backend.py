@@ -35,6 +35,8 @@ class device:
         if cached is not None:
             return cached
         if isinstance(type_or_str, int) and not isinstance(type_or_str, bool):
+            if type_or_str < 0:
+                raise RuntimeError("Device index must not be negative")
             kind, idx = "cuda", type_or_str
         elif isinstance(type_or_str, str):
             kind, _, idx_text = type_or_str.partition(":")
@@ -49,7 +51,9 @@ class device:
                     raise RuntimeError(f"Invalid device string: '{type_or_str}'")
                 idx = int(idx_text)
         else:
-            raise TypeError(f"device() expects a string or an int, got {type(type_or_str).__name__}")
+            raise TypeError(
+                f"device() expects a string or an int, got {type(type_or_str).__name__}"
+            )
         if kind not in ("cpu", "cuda", "mps", "meta"):
             raise RuntimeError(
                 "Expected one of cpu, cuda, mps, meta device type at start of device string: "

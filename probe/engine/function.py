@@ -15,17 +15,20 @@ class FunctionCtx(Node):
     """The ``ctx`` of a custom Function (and its ``grad_fn`` node)."""
 
     needs_input_grad = None  # set per call (a plain attribute here, not Node's property)
+    # The engine leaves missing output grads as None; ``backward`` below materialises them
+    # itself, honouring ``set_materialize_grads`` and skipping non-tensor outputs.
+    materialize_grads = False
     _materialize_grads = True
     _dirty = ()
     _non_differentiable = ()
     _saved_tensors_raw = None
 
     def save_for_backward(self, *tensors):
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(
                     "save_for_backward can only save variables, but argument "
-                    f"{tensors.index(t)} is of type {type(t).__name__}"
+                    f"{i} is of type {type(t).__name__}"
                 )
         self._saved_tensors_raw = tensors
 
@@ -42,6 +45,12 @@ class FunctionCtx(Node):
         self._materialize_grads = bool(value)
 
     @property
+    def next_functions(self):
+        # PyTorch lists edges for the Tensor arguments of ``apply`` only.
+        edges = Node.next_functions.fget(self)
+        return tuple(e for e, m in zip(edges, self._input_meta, strict=False) if m is not None)
+
+    @property
     def saved_tensors(self):
         saved = self._saved
         if saved is _FREED_MARK[0]:
@@ -51,7 +60,7 @@ class FunctionCtx(Node):
         if saved is None:
             return ()
         out = []
-        for t, version in zip(saved, self._saved_versions):
+        for t, version in zip(saved, self._saved_versions, strict=False):
             if t is not None and t._vc[0] != version:
                 from .autograd import _modified_inplace_msg  # noqa: PLC0415
 
@@ -68,8 +77,8 @@ class FunctionCtx(Node):
         wrapped = []
         for i, g in enumerate(grads):
             if g is None:
-                if node._materialize_grads:
-                    shape, dtype = node._output_shapes[i]
+                shape, dtype = node._output_shapes[i]
+                if node._materialize_grads and dtype is not None:
                     g = dev.xp.zeros(shape, dtype=dtype)
                 else:
                     wrapped.append(None)
@@ -90,12 +99,11 @@ class FunctionCtx(Node):
                     f"(expected {n_inputs}, got {len(result)})"
                 )
         out = []
-        for r, meta in zip(result, node._input_meta):
+        for r, meta in zip(result, node._input_meta, strict=False):
             if r is None or meta is None:
                 out.append(None)
             elif not isinstance(r, Tensor):
-                raise TypeError(f"backward of {fn.__name__} returned {type(r).__name__}, "
-                                "expected a Tensor or None")
+                raise RuntimeError(f"expected Variable or None (got {type(r).__name__})")
             else:
                 out.append(r if tensor_mode else r._data)
         return tuple(out)
@@ -163,8 +171,7 @@ class Function(metaclass=_FunctionMeta):
         requires = STATE.enabled and any(t._requires_grad for t in tensors)
         dev = tensors[0]._device if tensors else None
         ctx = cls._backward_cls.__new__(cls._backward_cls)
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad and STATE.enabled
-                                     for a in args)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         ctx._device = dev
         ctx.xp = dev.xp if dev is not None else None
         ctx._sequence_nr = next(_sequence)
@@ -214,6 +221,10 @@ def _connect(ctx, args, output):
         if id(o) in dirty_ids:
             from .ops.inplace import check_inplace  # noqa: PLC0415
 
+            if o._grad_fn is None and o._requires_grad and o._base is None:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad has been used in an in-place operation."
+                )
             check_inplace(o, True)
             o._vc[0] += 1
             t = o
@@ -221,6 +232,7 @@ def _connect(ctx, args, output):
             # Returning an input unchanged: PyTorch returns a view of it.
             t = _wrap(o._data, o._device)
             t._vc = o._vc
+            t._base = o if o._base is None else o._base
         else:
             t = o
         if id(o) not in non_diff_ids and o._data.dtype.kind in "fc":
@@ -235,8 +247,38 @@ def _connect(ctx, args, output):
     return tuple(results) if multi else results[0]
 
 
+class _DelayedError(Node):
+    """Stands in for a once-differentiable backward in a recorded graph: differentiating
+    through it raises (PyTorch's ``DelayedError``)."""
+
+    _num_outputs = 1
+
+    @staticmethod
+    def backward(node, *grads):
+        raise RuntimeError(
+            "trying to differentiate twice a function that was marked with @once_differentiable"
+        )
+
+
+def _delayed_error(t, grad_args):
+    """``t`` as a new tensor whose grad_fn raises when differentiated (a no-op edge to
+    every gradient argument that requires grad)."""
+    node = _DelayedError()
+    node.xp = t._device.xp
+    node._device = t._device
+    node._sequence_nr = next(_sequence)
+    node._edges = [(a, 0) if a._grad_fn is None else (a._grad_fn, a._output_nr)
+                   for a in grad_args]
+    node._input_meta = [(a._data.shape, a._data.dtype) for a in grad_args]
+    out = _wrap(t._data, t._device)
+    out._requires_grad = True
+    out._grad_fn = node
+    return out
+
+
 class once_differentiable:
-    """Decorator for a ``backward`` that can't itself be differentiated: it runs under no_grad."""
+    """Decorator for a ``backward`` that can't itself be differentiated: it runs under no_grad,
+    and under ``create_graph=True`` its results raise if anyone differentiates through them."""
 
     def __new__(cls, fn):
         import functools  # noqa: PLC0415
@@ -246,9 +288,16 @@ class once_differentiable:
             prev = STATE.enabled
             STATE.enabled = False
             try:
-                return fn(ctx, *args)
+                result = fn(ctx, *args)
             finally:
                 STATE.enabled = prev
+            grad_args = [a for a in args if isinstance(a, Tensor) and a._requires_grad]
+            if not (prev and grad_args):
+                return result
+            if isinstance(result, tuple):
+                return tuple(_delayed_error(r, grad_args) if isinstance(r, Tensor) else r
+                             for r in result)
+            return _delayed_error(result, grad_args) if isinstance(result, Tensor) else result
 
         return wrapper
 

@@ -112,6 +112,11 @@ class set_grad_enabled(_DecoratorContextManager):
         STATE.enabled = self._prev
         return False
 
+    def __call__(self, func):
+        # Used as a decorator, the mode applies per call: undo the change __init__ made.
+        STATE.enabled = self._prev
+        return super().__call__(func)
+
     def clone(self):
         return _SetGradScope(self.mode)
 
@@ -152,6 +157,8 @@ class inference_mode(_DecoratorContextManager):
             STATE.enabled = False
             STATE.inference = True
         else:
+            # PyTorch's InferenceMode(false) also turns grad mode on.
+            STATE.enabled = True
             STATE.inference = False
 
     def __exit__(self, *exc):

@@ -44,7 +44,7 @@ def _numerical_jacobians(func, inputs, eps):
                 flat[k] = orig
                 if columns is None:
                     columns = [np.zeros((flat.size, p.size)) for p in plus]
-                for j, (p, m) in enumerate(zip(plus, minus)):
+                for j, (p, m) in enumerate(zip(plus, minus, strict=False)):
                     columns[j][k] = (p - m) / (2 * eps)
             result.append(columns or [])
     finally:
@@ -100,8 +100,15 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                 raise ValueError(f"gradcheck input #{i} must be contiguous")
     numerical = _numerical_jacobians(func, inputs, eps)
     analytical = _analytical_jacobians(func, inputs)
-    for i, (num_cols, ana_cols) in enumerate(zip(numerical, analytical)):
-        for j, (num, ana) in enumerate(zip(num_cols, ana_cols)):
+    for i, (num_cols, ana_cols) in enumerate(zip(numerical, analytical, strict=False)):
+        if len(num_cols) != len(ana_cols):
+            # ``func`` returned a different number of tensors with grad recording off.
+            msg = (f"Jacobian mismatch for input {i}: {len(ana_cols)} outputs analytically, "
+                   f"{len(num_cols)} numerically\n")
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+        for j, (num, ana) in enumerate(zip(num_cols, ana_cols, strict=False)):
             if not np.allclose(ana, num, rtol=rtol, atol=atol):
                 msg = (f"Jacobian mismatch for output {j} with respect to input {i},\n"
                        f"numerical:{num}\nanalytical:{ana}\n")
@@ -128,10 +135,17 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     grad_outputs = _as_tuple(grad_outputs)
 
     def first_grads(*args):
-        outs = _differentiable_outputs(func, args)
-        diff = [args[i] for i in diff_idx]
-        grads = run_backward(outs, list(grad_outputs), True, True, inputs=diff,
-                             accumulate=False, allow_unused=True)
+        # The numerical pass of gradcheck runs ``func`` with grad recording off; the first
+        # derivatives need the graph, so record it here whatever the surrounding mode.
+        prev = STATE.enabled
+        STATE.enabled = True
+        try:
+            outs = _differentiable_outputs(func, args)
+            diff = [args[i] for i in diff_idx]
+            grads = run_backward(outs, list(grad_outputs), True, True, inputs=diff,
+                                 accumulate=False, allow_unused=True)
+        finally:
+            STATE.enabled = prev
         return tuple(g for g in grads if g is not None)
 
     return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol,

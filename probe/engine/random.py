@@ -14,8 +14,8 @@ import numpy as np
 from . import backend
 from . import dtypes as _dt
 from .grad_mode import STATE
-from .tensor import Tensor, _wrap
 from .ops._common import shape_arg
+from .tensor import Tensor, _wrap
 
 _DEFAULT_SEED = 67280421310721
 
@@ -130,6 +130,16 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
+def get_rng_state() -> Tensor:
+    """The default CPU generator's state (a uint8 tensor), for ``set_rng_state``."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state) -> None:
+    """Restore the default CPU generator's state from ``get_rng_state()``."""
+    default_generator.set_state(new_state)
+
+
 def cuda_manual_seed(seed) -> None:
     dev = backend.canonical_device("cuda")
     _cuda_generators.setdefault(dev.index, Generator(dev)).manual_seed(seed)
@@ -203,7 +213,9 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
     elif high is None:
         low, high = 0, low
     if high <= low:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
     dev = backend.canonical_device(device)
     rng = _generator_for(dev, generator)
     np_dtype = np.int64 if dtype is None else _dt.numpy_dtype(_dt.to_dtype(dtype))
@@ -278,7 +290,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
     if (probs < 0).any() or not np.isfinite(probs).all():
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if not replacement and num_samples > probs.shape[-1]:
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        raise RuntimeError(
+            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+        )
     host_rng = rng if dev.type == "cpu" else default_generator.rng
     rows = []
     for row in probs:
@@ -346,4 +360,5 @@ FUNCTIONS = {
     "rand": rand, "randn": randn, "randint": randint, "randperm": randperm,
     "rand_like": rand_like, "randn_like": randn_like, "randint_like": randint_like,
     "normal": normal, "bernoulli": bernoulli, "multinomial": multinomial,
+    "get_rng_state": get_rng_state, "set_rng_state": set_rng_state,
 }

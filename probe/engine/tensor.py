@@ -75,6 +75,7 @@ class Tensor:
     _is_inference = False
     _accumulate_node = None
     _view_replay = None  # for views: how to re-derive this view from its base
+    _multi_view = False  # a (view of an) output of a multi-output view op such as split
     # A leaf is a position in the backward graph too; these defaults let the engine treat leaves
     # and nodes alike (no edges, one output, accumulated before any node that is also ready).
     _is_leaf_target = True

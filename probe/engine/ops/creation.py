@@ -50,14 +50,34 @@ def _to_host_nested(data):
     return data
 
 
-def _infer_array(data):
-    """A NumPy array from Python data, with PyTorch's default dtypes (float32 for floats)."""
+def _ragged_message(data, dim=0):
+    """PyTorch's text for the first nested sequence whose length differs from its siblings'."""
+    if not isinstance(data, list | tuple) or not data:
+        return None
+    lengths = [len(x) if isinstance(x, list | tuple) else None for x in data]
+    first = lengths[0]
+    for got in lengths[1:]:
+        if got != first:
+            if first is None or got is None:  # numbers mixed with sequences
+                return None
+            return f"expected sequence of length {first} at dim {dim + 1} (got {got})"
+    for x in data:
+        msg = _ragged_message(x, dim + 1)
+        if msg:
+            return msg
+    return None
+
+
+def _infer_array(data, dtype_given=False):
+    """A NumPy array from Python data, with PyTorch's default dtypes (float32 for floats).
+    With ``dtype_given`` Python floats stay float64 here (the caller casts once, so
+    ``tensor([0.1], dtype=float64)`` is exactly 0.1, not 0.1 rounded through float32)."""
     if _contains_tensor(data):
         data = _to_host_nested(data)
     try:
         arr = np.asarray(data)
     except ValueError as exc:
-        raise ValueError(f"expected sequence of equal-length sequences ({exc})") from None
+        raise ValueError(_ragged_message(data) or str(exc)) from None
     if arr.dtype == object:
         raise TypeError(
             f"Could not infer dtype of {type(data).__name__}: expected numbers, nested sequences "
@@ -66,7 +86,7 @@ def _infer_array(data):
     if arr.dtype.kind in "US":
         raise TypeError("new(): invalid data type 'str'")
     is_python = not isinstance(data, np.ndarray | np.generic)
-    if is_python:
+    if is_python and not dtype_given:
         if arr.dtype.kind == "f":
             arr = arr.astype(_dt.get_default_dtype().np_dtype)
         elif arr.dtype.kind == "c":
@@ -86,8 +106,9 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     """
     if isinstance(data, Tensor):
         warnings.warn(
-            "To copy construct from a tensor, it is recommended to use sourceTensor.clone().detach() "
-            "or sourceTensor.clone().detach().requires_grad_(True), rather than "
+            "To copy construct from a tensor, it is recommended to use "
+            "sourceTensor.clone().detach() or sourceTensor.clone().detach().requires_grad_(True), "
+            "rather than "
             "torch.tensor(sourceTensor).",
             UserWarning, stacklevel=2,
         )
@@ -97,7 +118,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         if dtype is not None:
             arr = arr.astype(_np_dtype(dtype))
         return _finish(arr, dev, requires_grad)
-    arr = _infer_array(data)
+    arr = _infer_array(data, dtype_given=dtype is not None)
     if dtype is not None:
         arr = arr.astype(_np_dtype(dtype), copy=False)
     _dt.from_numpy_dtype(arr.dtype)  # reject dtypes probe has no tensor for

@@ -21,8 +21,8 @@ VIEW_OF_LEAF_INPLACE_MSG = (
 )
 INFERENCE_INPLACE_MSG = (
     "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone "
-    "to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 "
-    "for more details."
+    "to get a normal tensor before doing inplace update.See "
+    "https://github.com/pytorch/rfcs/pull/17 for more details."
 )
 
 
@@ -37,6 +37,8 @@ def check_inplace(self: Tensor, recording: bool) -> None:
             raise RuntimeError(INTERNAL_OVERLAP_MSG)
     if not recording:
         return
+    if self._multi_view and self._grad_fn is not None:
+        raise RuntimeError(_multi_view_msg(self))
     if self._grad_fn is None and self._requires_grad:
         if self._base is not None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE_MSG)
@@ -44,6 +46,17 @@ def check_inplace(self: Tensor, recording: bool) -> None:
     base = self._base
     if base is not None and base._grad_fn is None and base._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF_INPLACE_MSG)
+
+
+def _multi_view_msg(self: Tensor) -> str:
+    op = type(self._grad_fn).__name__
+    op = op[: op.rfind("Backward")] if "Backward" in op else op
+    return (
+        f"Output {self._output_nr} of {op} is a view and is being modified inplace. This view is "
+        "the output of a function that returns multiple views. Such functions do not allow the "
+        "output views to be modified inplace. You should replace the inplace operation by an "
+        "out-of-place one."
+    )
 
 
 def _needs_autograd(self, others) -> bool:
