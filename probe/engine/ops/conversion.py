@@ -1,4 +1,5 @@
-"""Copies and conversions: dtype casts, device moves, ``clone``, ``contiguous`` and ``Tensor.to``."""
+"""Copies and conversions: dtype casts, device moves, ``clone``, ``contiguous`` and
+``Tensor.to``."""
 
 from __future__ import annotations
 
