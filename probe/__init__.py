@@ -13,8 +13,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import engine as _engine
 from . import autograd, cuda
+from .engine import random as _random
 from .engine.backend import device
 from .engine.dtypes import (
     bfloat16,
@@ -52,17 +52,21 @@ from .engine.grad_mode import (
     set_grad_enabled,
 )
 from .engine.ops import OP_MODULES as _OP_MODULES
-from .engine.random import Generator, default_generator, initial_seed, manual_seed, seed
+from .engine.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 from .engine.tensor import Size, Tensor, is_tensor
 
-from .engine import random as _random  # noqa: E402
-
+# The op families' public functions: probe.add, probe.sum, probe.matmul, ...
 for _module in (*_OP_MODULES, _random):
     globals().update(_module.FUNCTIONS)
 del _module
-
-from . import backends  # noqa: E402,F401
-
 
 
 def is_floating_point(input) -> bool:
@@ -71,5 +75,7 @@ def is_floating_point(input) -> bool:
 
 def numel(input) -> int:
     return input.numel()
-from . import nn  # noqa: E402,F401
-from . import linalg  # noqa: E402,F401
+
+
+# Subpackages that build on the names above.
+from . import backends, linalg, nn  # noqa: E402

@@ -12,7 +12,8 @@ import probe
 def _cuda_params():
     if probe.cuda.is_available():
         return [pytest.param("cuda", marks=pytest.mark.cuda)]
-    return [pytest.param("cuda", marks=pytest.mark.skip(reason="CUDA not available (no CuPy or GPU)"))]
+    no_gpu = pytest.mark.skip(reason="CUDA not available (no CuPy or GPU)")
+    return [pytest.param("cuda", marks=no_gpu)]
 
 
 @pytest.fixture(params=["cpu", *_cuda_params()])
