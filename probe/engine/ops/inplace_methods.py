@@ -14,7 +14,7 @@ Out-of-place functions that live in other op modules are looked up by name when 
 from __future__ import annotations
 
 from .. import dtypes as _dt
-from ..autograd import Op
+from ..autograd import Op, _device_mismatch_msg
 from ..grad_mode import STATE
 from ..tensor import Tensor
 from .inplace import _check_broadcast_to, apply_inplace, check_inplace
@@ -70,10 +70,7 @@ def _cast_error(result_dtype, self):
 
 
 def _device_error(a, b):
-    return RuntimeError(
-        "Expected all tensors to be on the same device, but found at least two devices, "
-        f"{a} and {b}!"
-    )
+    return RuntimeError(_device_mismatch_msg(a, b))
 
 
 def _operand(self, other):

@@ -23,6 +23,7 @@ from ..autograd import Op, _NoGradContext
 from ..backend import xp_of
 from ..tensor import Size, Tensor, _wrap, _wrap_dim
 from ._common import cast
+from .conversion import Clone
 
 # ``_COLONS[d]`` is the index prefix that skips ``d`` dimensions.
 _COLONS = tuple((slice(None),) * i for i in range(65))
@@ -191,18 +192,6 @@ class UnsafeView(Op):
     @staticmethod
     def backward(ctx, g):
         return (g.reshape(ctx.in_shape),)
-
-
-class Clone(Op):
-    node_name = "CloneBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        return a.copy()
-
-    @staticmethod
-    def backward(ctx, g):
-        return (g,)
 
 
 class Permute(Op):
