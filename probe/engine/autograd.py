@@ -790,7 +790,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                 deps[key] = remaining
                 if remaining == 0:
                     heappush(ready, (-nxt._sequence_nr, tick(), nxt))
-            grads = grads_in = None
+            grads = grads_in = g = old = None  # drop references: leaves may keep the buffer
     finally:
         STATE.enabled = prev_enabled
 
@@ -911,7 +911,10 @@ def _call_node(node, grads, tensor_mode, retain_graph):
     if tensor_mode:
         xp = node.xp
         node.xp = _tensor_ns()
-        grads = [g if isinstance(g, Tensor) else _wrap(g, node._device) for g in grads]
+        # None stays None: nodes with materialize_grads=False expect it for outputs that got
+        # no gradient.
+        grads = [g if g is None or isinstance(g, Tensor) else _wrap(g, node._device)
+                 for g in grads]
         try:
             result = node.backward(node, *grads)
         finally:
@@ -1022,6 +1025,8 @@ def _arrive_at_leaf(leaf, grad, captures, captured, accumulate, tensor_mode, inp
 # References to a gradient array that nobody else holds, counted at _private_buffer's check: the
 # engine's buffer list, _arrive_at_leaf's argument, this function's argument, getrefcount's own.
 _UNSHARED_REFCOUNT = 4
+# References to that array's base: the view's own, this function's local name, getrefcount's.
+_UNSHARED_BASE_REFCOUNT = 3
 
 
 def _private_buffer(grad):
@@ -1031,9 +1036,16 @@ def _private_buffer(grad):
     unchanged), and ``.grad`` later accumulates in place, so a leaf must own its buffer; copying
     only when the array is shared keeps the common case free.
     """
-    if (grad.base is None and grad.flags.c_contiguous and grad.flags.writeable
+    if (grad.flags.c_contiguous and grad.flags.writeable
             and sys.getrefcount(grad) <= _UNSHARED_REFCOUNT):
-        return grad
+        base = grad.base
+        if base is None:
+            return grad
+        # A reshaped view of a fresh result (a broadcast gradient summed back to a bias shape)
+        # owns its memory when it covers all of a base that only it refers to.
+        if (base.base is None and base.size == grad.size
+                and sys.getrefcount(base) <= _UNSHARED_BASE_REFCOUNT):
+            return grad
     return grad.copy()
 
 
