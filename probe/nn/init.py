@@ -80,7 +80,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:
     """Normal samples redrawn until they fall in ``[a, b]`` (inverse-CDF method, as PyTorch)."""
-    from ..engine.special import erfinv_array  # noqa: PLC0415
+    from ..engine.special import erfinv  # noqa: PLC0415
 
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
@@ -89,7 +89,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     with no_grad():
         tensor.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
         host = to_device_array(tensor._data, tensor._device, CPU).astype(np.float64)
-        values = erfinv_array(host) * (std * math.sqrt(2.0)) + mean
+        values = erfinv(host) * (std * math.sqrt(2.0)) + mean
         values = np.clip(values, a, b).astype(tensor._data.dtype)
         tensor._data[...] = to_device_array(values, CPU, tensor._device)
         tensor._vc[0] += 1
