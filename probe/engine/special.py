@@ -378,7 +378,7 @@ def lgamma(x):
 
     >>> import numpy as np
     >>> lgamma(np.array([0.5, 1.0, 10.0]))
-    array([0.57236494, 0.        , 12.80182748])
+    array([ 0.57236494,  0.        , 12.80182748])
     """
     if not _is_numpy(x):
         return _cupy_special().gammaln(x)
