@@ -16,7 +16,6 @@ multi-megabyte blocks mapped instead of page-faulting them in again every step.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import sys
 import time
@@ -34,14 +33,6 @@ from probe.nn.functional_parts.activation import relu as probe_relu  # noqa: E40
 
 SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 256), (120,), (84, 120), (84,),
           (10, 84), (10,)]
-
-
-def tune_malloc():
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    libc.mallopt(m_top_pad, 64 << 20)
 
 
 def lenet(conv2d, max_pool2d, relu, linear, x, w):
@@ -113,7 +104,7 @@ def main():
     parser.add_argument("--malloc-tuning", action="store_true")
     args = parser.parse_args()
     if args.malloc_tuning:
-        tune_malloc()
+        probe.backends.cpu.tune_allocator()
 
     import torch  # noqa: PLC0415
 

@@ -1,6 +1,9 @@
-"""``probe.backends``: which accelerator backends exist (only CUDA, through CuPy)."""
+"""``probe.backends``: which accelerator backends exist (only CUDA, through CuPy), and CPU
+allocator tuning."""
 
 from types import SimpleNamespace
+
+from ..engine.allocator import tune_allocator
 
 
 def _false() -> bool:
@@ -8,3 +11,4 @@ def _false() -> bool:
 
 
 mps = SimpleNamespace(is_available=_false, is_built=_false)
+cpu = SimpleNamespace(tune_allocator=tune_allocator)
