@@ -18,13 +18,8 @@ order work for every option.
 
 from __future__ import annotations
 
-import math
-import sys
-import threading
-
-import numpy as np
-
 from ...engine.autograd import Op
+from ...engine.buffers import scratch
 from ...engine.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "fold", "unfold"]
@@ -33,56 +28,6 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "fold", "
 _COLS_LIMIT = 1 << 24
 # Tests force one layout to cover both code paths: None (pick per shape), "first" or "last".
 _FORCE_LAYOUT = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Scratch buffers. glibc hands freed blocks of a few MB back to the OS and page-faults them in
-# again on the next step; for LeNet's column buffers that cost more than the GEMMs. Buffers are
-# reused only when nothing else references them (views keep their base alive), so a buffer saved
-# by a graph that is still alive is never handed out twice.
-# ---------------------------------------------------------------------------------------------
-
-_POOL = {}
-_POOL_LOCK = threading.Lock()
-_POOL_MIN_BYTES = 1 << 16
-_POOL_MAX_BYTES = 1 << 25
-_POOL_TOTAL_BYTES = 1 << 28
-_POOL_PER_KEY = 4
-_pooled_bytes = [0]
-_getrefcount = sys.getrefcount
-
-
-def _calibrate_free_refs():
-    # The reference count a pooled buffer shows when nothing outside the pool holds it, read
-    # through the same loop as in ``scratch`` (interpreters differ in borrowed references).
-    bucket = [np.empty(1)]
-    for buf in bucket:
-        return _getrefcount(buf)
-    return None
-
-
-_FREE_REFS = _calibrate_free_refs()
-
-
-def scratch(xp, shape, dtype):
-    """An uninitialised array, reused from earlier calls when no one holds it any more."""
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if xp is not np or nbytes < _POOL_MIN_BYTES or nbytes > _POOL_MAX_BYTES:
-        return xp.empty(shape, dtype=dtype)
-    key = (shape, dtype.str)
-    with _POOL_LOCK:
-        bucket = _POOL.get(key)
-        if bucket is None:
-            bucket = _POOL[key] = []
-        for buf in bucket:
-            if _getrefcount(buf) == _FREE_REFS:
-                return buf
-        buf = np.empty(shape, dtype=dtype)
-        if len(bucket) < _POOL_PER_KEY and _pooled_bytes[0] + nbytes <= _POOL_TOTAL_BYTES:
-            bucket.append(buf)
-            _pooled_bytes[0] += nbytes
-        return buf
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,13 +29,10 @@ gradients are exact without a second hand-written backward.
 
 from __future__ import annotations
 
-import math
-import sys
-import threading
-
 import numpy as np
 
 from ...engine.autograd import Op, _tensor_ns
+from ...engine.buffers import scratch
 from ...engine.ops.compare import where as _where
 from ...engine.ops.linalg import linear as _linear
 from ...engine.ops.shape import cat as _cat
@@ -55,66 +52,6 @@ _NW = 5  # per direction: w_ih, w_hh, b_ih, b_hh, w_hr (None where absent)
 # an LSTM training step. Buffers are recycled once nothing but the pool references them (a graph
 # that saved one, a tensor or a view holding it keeps it out of circulation).
 # ---------------------------------------------------------------------------------------------
-
-_POOL = {}
-_POOL_LOCK = threading.Lock()
-_POOL_MIN = 1 << 16  # bytes: smaller arrays come from malloc's own free lists
-_POOL_MAX = 1 << 26
-_POOL_CAP = 1 << 28  # all pooled buffers together
-_POOL_PER_KEY = 8
-_pool_bytes = [0]
-_refcount = sys.getrefcount
-
-
-def _idle_refs():
-    # How many references an idle pooled buffer shows in the loops below (list, loop variable,
-    # argument).
-    for arr in [np.empty(1)]:
-        return _refcount(arr)
-    return None
-
-
-_IDLE = _idle_refs()
-
-
-def _evict_idle():
-    """Drop every idle pooled buffer (shapes change, e.g. with the sequence length)."""
-    for key, bucket in list(_POOL.items()):
-        kept = []
-        for arr in bucket:
-            if _refcount(arr) == _IDLE:
-                _pool_bytes[0] -= arr.nbytes
-            else:
-                kept.append(arr)
-        if kept:
-            _POOL[key] = kept
-        else:
-            del _POOL[key]
-
-
-def _buf(xp, shape, dtype):
-    """An uninitialised array, recycled from earlier calls where possible (NumPy only)."""
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if xp is not np or nbytes < _POOL_MIN or nbytes > _POOL_MAX:
-        return xp.empty(shape, dtype)
-    key = (shape, dtype.char)
-    with _POOL_LOCK:
-        bucket = _POOL.get(key)
-        if bucket is not None:
-            for arr in bucket:
-                if _refcount(arr) == _IDLE:
-                    return arr
-        arr = np.empty(shape, dtype)
-        if _pool_bytes[0] + nbytes > _POOL_CAP:
-            _evict_idle()
-            bucket = _POOL.get(key)
-        if _pool_bytes[0] + nbytes <= _POOL_CAP and (bucket is None
-                                                    or len(bucket) < _POOL_PER_KEY):
-            _POOL.setdefault(key, []).append(arr)
-            _pool_bytes[0] += nbytes
-        return arr
-
 
 # ---------------------------------------------------------------------------------------------
 # Shared pieces of the fast path (raw arrays, numpy or cupy)
@@ -136,7 +73,7 @@ def _project(xp, x, ws, D, G, bf, biases, scale):
     L, N = _dims(x, bf)
     wcat = ws[0] if D == 1 else xp.concatenate([ws[_NW * d] for d in range(D)], 0)
     wT = wcat.T if scale is None else wcat.T * xp.tile(scale, D)
-    xg = xp.matmul(x.reshape(-1, x.shape[-1]), wT, out=_buf(xp, (x.size // x.shape[-1], D * G),
+    xg = xp.matmul(x.reshape(-1, x.shape[-1]), wT, out=scratch(xp, (x.size // x.shape[-1], D * G),
                                                               x.dtype))
     if scale is not None:
         biases = [None if b is None else b * scale for b in biases]
@@ -146,7 +83,7 @@ def _project(xp, x, ws, D, G, bf, biases, scale):
             xgp += biases[0]
         return xgp, wcat
     xg = _time_major(xg.reshape(x.shape[0], x.shape[1], D, G), bf)
-    xgp = _buf(xp, (L, D, N, G), x.dtype)
+    xgp = scratch(xp, (L, D, N, G), x.dtype)
     for d in range(D):
         src = xg[:, :, d] if d == 0 else xg[::-1, :, d]
         if biases[d] is None:
@@ -192,7 +129,7 @@ def _assemble(xp, Hs, x, bf, D):
     """The layer output in the input's layout from the processing-order states."""
     L = Hs.shape[0] - 1
     Hout = Hs.shape[3]
-    out = _buf(xp, x.shape[:2] + (D, Hout), Hs.dtype)
+    out = scratch(xp, x.shape[:2] + (D, Hout), Hs.dtype)
     tm = _time_major(out, bf)
     tm[:, :, 0] = Hs[1:, 0]
     if D == 2:
@@ -204,7 +141,7 @@ def _grad_steps(xp, g, x, bf, D, Hout):
     """The output gradient in processing order ``(L, D, N, Hout)``."""
     L, N = _dims(x, bf)
     g4 = _time_major(g.reshape(x.shape[0], x.shape[1], D, Hout), bf)
-    out = _buf(xp, (L, D, N, Hout), g.dtype)
+    out = scratch(xp, (L, D, N, Hout), g.dtype)
     out[:, 0] = g4[:, :, 0]
     if D == 2:
         out[:, 1] = g4[::-1, :, 1]
@@ -228,7 +165,7 @@ def _input_grads(xp, dZ, x, wcat, bf, need_x, need_w):
     if D == 1 and not bf:
         d2 = dZ.reshape(L * N, G)
     else:
-        dxg = _buf(xp, x.shape[:2] + (D, G), dZ.dtype)
+        dxg = scratch(xp, x.shape[:2] + (D, G), dZ.dtype)
         tm = _time_major(dxg, bf)
         tm[:, :, 0] = dZ[:, 0]
         if D == 2:
@@ -236,7 +173,7 @@ def _input_grads(xp, dZ, x, wcat, bf, need_x, need_w):
         d2 = dxg.reshape(-1, D * G)
     gx = None
     if need_x:
-        gx = xp.matmul(d2, wcat, out=_buf(xp, (d2.shape[0], wcat.shape[1]), d2.dtype))
+        gx = xp.matmul(d2, wcat, out=scratch(xp, (d2.shape[0], wcat.shape[1]), d2.dtype))
         gx = gx.reshape(x.shape)
     gw = (d2.T @ x.reshape(-1, x.shape[-1])).reshape(D, G, x.shape[-1]) if need_w else None
     gb = d2.sum(0).reshape(D, G)
@@ -272,14 +209,14 @@ def _lstm_forward(xp, x, h0, c0, ws, D, bf, mask, rec):
     xgp, wcat = _project(xp, x, ws, D, G, bf, biases, scale)
     whhT = _stack_hh(xp, ws, D, scale)
     whrT = _stack(xp, ws, D, 4, True) if proj else None
-    Hs = _buf(xp, (L + 1, D, N, Hout), dt)
+    Hs = scratch(xp, (L + 1, D, N, Hout), dt)
     Hs[0] = h0
-    Cs = _buf(xp, (L + 1, D, N, H), dt)
+    Cs = scratch(xp, (L + 1, D, N, H), dt)
     Cs[0] = c0
     keep = L if rec else 1
-    A = _buf(xp, (keep, D, N, G), dt)
-    Tc = _buf(xp, (keep, D, N, H), dt)
-    M = _buf(xp, (keep, D, N, H), dt) if proj else None
+    A = scratch(xp, (keep, D, N, G), dt)
+    Tc = scratch(xp, (keep, D, N, H), dt)
+    M = scratch(xp, (keep, D, N, H), dt) if proj else None
     tmp = xp.empty((D, N, H), dt)
     mp = pad = None
     if mask is not None:
@@ -325,7 +262,7 @@ def _lstm_backward(xp, x, ws, saved, dHp, dh, dc, bf, need_x, need_w):
     proj = M is not None
     # Factors independent of the incoming gradient, for all steps at once:
     # K = [g * i', c_prev * f', i * g', tanh(c) * o'] and OT = o * tanh'(c).
-    K = _buf(xp, A.shape, A.dtype)
+    K = scratch(xp, A.shape, A.dtype)
     xp.subtract(1, A, out=K)
     K *= A
     K[..., :h1] *= A[..., h2:h3]
@@ -335,15 +272,15 @@ def _lstm_backward(xp, x, ws, saved, dHp, dh, dc, bf, need_x, need_w):
     xp.subtract(1, Kg, out=Kg)
     Kg *= A[..., :h1]
     K[..., h3:] *= Tc
-    OT = _buf(xp, Tc.shape, Tc.dtype)
+    OT = scratch(xp, Tc.shape, Tc.dtype)
     xp.multiply(Tc, Tc, out=OT)
     xp.subtract(1, OT, out=OT)
     OT *= A[..., h3:]
     Af = A[..., h1:h2]
-    dZ = _buf(xp, A.shape, A.dtype)
+    dZ = scratch(xp, A.shape, A.dtype)
     whh = _stack(xp, ws, D, 1)
     whr = _stack(xp, ws, D, 4) if proj else None
-    DH = _buf(xp, (L, D, N, dh.shape[-1]), dh.dtype) if proj else None
+    DH = scratch(xp, (L, D, N, dh.shape[-1]), dh.dtype) if proj else None
     tmp = xp.empty((D, N, H), A.dtype)
     dh = dh.copy()
     dc = dc.copy()
@@ -405,12 +342,12 @@ def _gru_forward(xp, x, h0, c0, ws, D, bf, mask, rec):
     pre = _prescale(x, bf, h0)
     xgp, wcat = _project(xp, x, ws, D, G, bf, biases, scale if pre else None)
     whhT = _stack_hh(xp, ws, D, scale if pre else None)
-    Hs = _buf(xp, (L + 1, D, N, H), dt)
+    Hs = scratch(xp, (L + 1, D, N, H), dt)
     Hs[0] = h0
     keep = L if rec else 1
-    HH = _buf(xp, (keep, D, N, G), dt)
-    RZ = _buf(xp, (keep, D, N, 2 * H), dt)
-    NN = _buf(xp, (keep, D, N, H), dt)
+    HH = scratch(xp, (keep, D, N, G), dt)
+    RZ = scratch(xp, (keep, D, N, 2 * H), dt)
+    NN = scratch(xp, (keep, D, N, H), dt)
     mp = pad = None
     if mask is not None:
         mp, pad = _masks(xp, mask, D, dt)
@@ -453,13 +390,13 @@ def _gru_backward(xp, x, ws, saved, dHp, dh, dc, bf, need_x, need_w):
     Z = RZ[..., H:]
     # dn_pre = dh * (1 - z) * (1 - n^2); dz_pre = dh * (h - n) * z (1 - z);
     # dr_pre = dn_pre * hn * r (1 - r), for all steps at once.
-    OZ = _buf(xp, NN.shape, NN.dtype)
+    OZ = scratch(xp, NN.shape, NN.dtype)
     xp.subtract(1, Z, out=OZ)
-    Kn = _buf(xp, NN.shape, NN.dtype)
+    Kn = scratch(xp, NN.shape, NN.dtype)
     xp.multiply(NN, NN, out=Kn)
     xp.subtract(1, Kn, out=Kn)
     Kn *= OZ
-    Kz = _buf(xp, NN.shape, NN.dtype)
+    Kz = scratch(xp, NN.shape, NN.dtype)
     xp.subtract(Hs[:-1], NN, out=Kz)
     Kz *= Z
     Kz *= OZ
@@ -467,8 +404,8 @@ def _gru_backward(xp, x, ws, saved, dHp, dh, dc, bf, need_x, need_w):
     xp.subtract(1, R, out=Kr)
     Kr *= R
     Kr *= HH[..., h2:]
-    DZh = _buf(xp, HH.shape, HH.dtype)
-    DNX = _buf(xp, NN.shape, NN.dtype)
+    DZh = scratch(xp, HH.shape, HH.dtype)
+    DNX = scratch(xp, NN.shape, NN.dtype)
     whh = _stack(xp, ws, D, 1)
     tmp = xp.empty_like(dh)
     dh = dh.copy()
@@ -510,7 +447,7 @@ def _rnn_forward(xp, x, h0, c0, ws, D, bf, mask, rec, relu):
               for d in range(D)]
     xgp, wcat = _project(xp, x, ws, D, H, bf, biases, None)
     whhT = _stack(xp, ws, D, 1, True)
-    Hs = _buf(xp, (L + 1, D, N, H), dt)
+    Hs = scratch(xp, (L + 1, D, N, H), dt)
     Hs[0] = h0
     mp = pad = None
     if mask is not None:
@@ -534,13 +471,13 @@ def _rnn_backward(xp, x, ws, saved, dHp, dh, dc, bf, need_x, need_w, relu):
     Hs, mp, pad, wcat = saved
     L1, D, N, H = Hs.shape
     L = L1 - 1
-    deriv = _buf(xp, (L, D, N, H), Hs.dtype)
+    deriv = scratch(xp, (L, D, N, H), Hs.dtype)
     if relu:
         xp.greater(Hs[1:], 0, out=deriv)
     else:
         xp.multiply(Hs[1:], Hs[1:], out=deriv)
         xp.subtract(1, deriv, out=deriv)
-    dZ = _buf(xp, (L, D, N, H), Hs.dtype)
+    dZ = scratch(xp, (L, D, N, H), Hs.dtype)
     whh = _stack(xp, ws, D, 1)
     dh = dh.copy()
     matmul = xp.matmul
