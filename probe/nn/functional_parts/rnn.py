@@ -13,8 +13,8 @@
 * the backward walks the steps in reverse with one GEMM per step; the factors that do not depend
   on the incoming gradient are computed for all steps at once before the loop, and the weight and
   input gradients are one GEMM each over all steps after it;
-* the large work arrays are recycled (``_buf``): page-faulting fresh ones in on every call cost
-  about 30% of an LSTM training step.
+* the large work arrays are recycled (``probe.engine.buffers.scratch``): page-faulting fresh
+  ones in on every call cost about 30% of an LSTM training step.
 
 Measured on a training step of a one-layer LSTM (L=50, N=32, H=128, float32, one thread): the same
 layer composed from primitive ops took ~2.2x as long as this op (GRU ~2.4x, RNN ~2.3x).
