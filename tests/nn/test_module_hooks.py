@@ -207,3 +207,36 @@ def test_no_hooks_fast_path_and_hook_dicts_named_like_pytorch():
         assert getattr(m, name) == {}
     h = m.register_forward_hook(lambda *a: None)
     assert list(m._forward_hooks) == [h.id]
+
+
+def test_backward_hook_prepend_and_removal_while_running():
+    m = Scale()
+    order = []
+    handles = {}
+
+    def once(mod, gi, go):
+        order.append("once")
+        handles["once"].remove()
+
+    m.register_full_backward_hook(lambda *a: order.append("b"))
+    handles["once"] = m.register_full_backward_hook(once, prepend=True)
+    m.register_full_backward_pre_hook(lambda *a: order.append("pre_b"))
+    m.register_full_backward_pre_hook(lambda *a: order.append("pre_a"), prepend=True)
+    x = probe.ones(2, requires_grad=True)
+    m(x).sum().backward()
+    m(x).sum().backward()
+    assert order == ["pre_a", "pre_b", "once", "b", "pre_a", "pre_b", "b"]
+
+
+def test_hooks_on_real_layers_capture_activations_and_grads():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    acts, grads = {}, {}
+    for name, layer in model.named_children():
+        layer.register_forward_hook(lambda mod, a, out, name=name: acts.__setitem__(name, out))
+        layer.register_full_backward_hook(
+            lambda mod, gi, go, name=name: grads.__setitem__(name, go[0]))
+    out = model(probe.randn(5, 3, requires_grad=True))
+    out.sum().backward()
+    assert [tuple(acts[k].shape) for k in "012"] == [(5, 4), (5, 4), (5, 2)]
+    assert [tuple(grads[k].shape) for k in "012"] == [(5, 4), (5, 4), (5, 2)]
+    assert grads["2"].tolist() == [[1.0, 1.0]] * 5
