@@ -78,4 +78,4 @@ def numel(input) -> int:
 
 
 # Subpackages that build on the names above.
-from . import backends, linalg, nn  # noqa: E402
+from . import backends, linalg, nn, utils  # noqa: E402
