@@ -79,3 +79,5 @@ def numel(input) -> int:
 
 # Subpackages that build on the names above.
 from . import backends, linalg, nn, utils  # noqa: E402
+from . import serialization  # noqa: E402  (after nn: saved Parameters load as Parameters)
+from .serialization import load, save  # noqa: E402
