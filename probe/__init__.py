@@ -77,7 +77,7 @@ def numel(input) -> int:
     return input.numel()
 
 
-# Subpackages that build on the names above.
-from . import backends, linalg, nn, utils  # noqa: E402
-from . import serialization  # noqa: E402  (after nn: saved Parameters load as Parameters)
+# Subpackages that build on the names above (serialization after nn, so that saved Parameters
+# load back as Parameters).
+from . import backends, linalg, nn, serialization, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
