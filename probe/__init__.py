@@ -79,5 +79,5 @@ def numel(input) -> int:
 
 # Subpackages that build on the names above (serialization after nn, so that saved Parameters
 # load back as Parameters).
-from . import backends, linalg, nn, serialization, utils  # noqa: E402
+from . import backends, linalg, nn, optim, serialization, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
