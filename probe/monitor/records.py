@@ -1,0 +1,72 @@
+"""The records the monitor produces and the UI reads: plain, JSON-serialisable dicts.
+
+This module is the contract between ``probe.monitor`` (producer) and ``probe.tui`` (consumer);
+neither imports the other's internals. One ``step`` record per monitored training step, ``status``
+records when training changes state, ``meta`` once per run (also written to ``meta.json``).
+
+Floats may be NaN or +-Inf in memory; the run log encodes them so the file stays valid JSON
+(see ``runlog``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+Severity = Literal["info", "warning", "critical"]
+Policy = Literal["warn", "pause", "skip_step", "stop"]
+State = Literal["running", "paused", "stopped", "finished", "failed"]
+
+
+class LayerStats(TypedDict):
+    """Statistics of one parameter tensor for one step (key: the parameter's dotted name)."""
+
+    layer: str  # the owning module's dotted name ("" for the root), for grouping by layer
+    shape: list[int]
+    grad_norm: float  # L2 norm of the gradient (NaN when any element is non-finite)
+    grad_max: float  # max |grad|
+    weight_norm: float  # L2 norm of the parameter after the step
+    update_ratio: float | None  # ||applied update|| / ||weight before||, None before any step
+    nonfinite: int  # count of NaN/Inf gradient elements
+
+
+class Alert(TypedDict):
+    rule: str  # "nonfinite", "exploding", "vanishing", "update_ratio", "dead_units", ...
+    severity: Severity
+    layer: str | None  # parameter name, or None for global alerts
+    message: str
+    step: int
+    policy: Policy  # what the monitor did about it
+
+
+class StepRecord(TypedDict):
+    type: Literal["step"]
+    step: int  # global step, from 1
+    epoch: int  # from 0
+    time: float  # time.time() when recorded
+    loss: float | None
+    lr: float | None  # first param group's learning rate
+    global_grad_norm: float  # before clipping
+    global_grad_norm_clipped: float | None  # after clipping, when the user clipped
+    params: dict[str, LayerStats]  # in the model's named_parameters() order
+    alerts: list[Alert]
+
+
+class StatusRecord(TypedDict):
+    type: Literal["status"]
+    state: State
+    step: int
+    time: float
+    reason: str | None
+
+
+class MetaRecord(TypedDict):
+    type: Literal["meta"]
+    run_id: str
+    started: float
+    model: str  # repr(model), first lines
+    params: dict[str, list[int]]  # name -> shape
+    config: dict  # free-form: optimizer, lr, batch size, every, rules...
+
+
+__all__ = ["Alert", "LayerStats", "MetaRecord", "Policy", "Severity", "State", "StatusRecord",
+           "StepRecord"]
