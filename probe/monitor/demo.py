@@ -1,0 +1,118 @@
+"""The demo training job behind ``probe demo``: a small CNN on ``synthetic_digits`` (16x16), epoch
+after epoch until stopped, with hooks that provoke the failures the monitor flags.
+
+    >>> job = DemoJob(n=64, batch_size=32)
+    >>> result = job.run(max_steps=3)
+    >>> result["steps"], job.buffer.latest()["step"]
+    (3, 3)
+
+``explode()`` multiplies the learning rate by 100 (exploding gradients, then NaN, within a few
+steps); ``vanish()`` shrinks every weight by a factor (activations and gradients collapse by
+decades: the vanishing and update-ratio rules fire at once). Both are thread-safe: they go through
+the ``TrainingController`` and take effect between steps.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .driver import RecordBuffer, TrainingController, fit
+from .stats import GradientMonitor
+
+__all__ = ["DemoJob", "make_model"]
+
+
+def make_model():
+    """A small CNN for 1x16x16 digits."""
+    from .. import nn  # noqa: PLC0415
+
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10),
+    )
+
+
+class DemoJob:
+    """Model, data, optimizer, monitor, controller and ring buffer of the demo; ``run()`` trains
+    (in the calling thread: start it in a worker thread for the UI)."""
+
+    def __init__(self, n: int = 2000, size: int = 16, batch_size: int = 32, lr: float = 0.05,
+                 seed: int = 0, run_dir=None, every: int = 1, sinks=()):
+        import probe  # noqa: PLC0415
+        from probe import nn, optim  # noqa: PLC0415
+        from probe.datasets import synthetic_digits  # noqa: PLC0415
+        from probe.utils.data import DataLoader, TensorDataset  # noqa: PLC0415
+
+        probe.manual_seed(seed)
+        images, labels = synthetic_digits(n, size=size, seed=seed)
+        dataset = TensorDataset(probe.from_numpy(images), probe.from_numpy(labels))
+        self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+        self.model = make_model() if size == 16 else _model_for(size)
+        self.optimizer = optim.SGD(self.model.parameters(), lr=lr, momentum=0.9)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.buffer = RecordBuffer()
+        self.controller = TrainingController()
+        self.monitor = GradientMonitor(self.model, self.optimizer, every=every,
+                                       controller=self.controller)
+        self.run_dir = run_dir
+        self.sinks = [self.buffer, *sinks]
+        self._vanish_request = None
+        self._lock = threading.Lock()
+
+    def explode(self, factor: float = 100.0) -> None:
+        """Multiply the learning rate by ``factor`` (100) before the next step."""
+        self.controller.scale_lr(factor)
+
+    def vanish(self, factor: float = 1e-2) -> None:
+        """Scale every weight matrix/kernel by ``factor`` before the next step: with four layers
+        the gradients of the first ones drop by about ``factor**3``."""
+        with self._lock:
+            self._vanish_request = factor
+
+    def _apply_requests(self, record=None) -> None:
+        with self._lock:
+            factor, self._vanish_request = self._vanish_request, None
+        if factor is not None:
+            from probe import no_grad  # noqa: PLC0415
+
+            with no_grad():
+                for p in self.model.parameters():
+                    if p.dim() >= 2:
+                        p.mul_(factor)
+
+    def run(self, epochs=None, max_steps=None, headless: bool = False, print_every: int = 50,
+            out=None):
+        """Train until stopped (or ``epochs`` / ``max_steps``); returns ``fit``'s result."""
+        return fit(self.model, _Hooked(self.loader, self._apply_requests), self.optimizer,
+                   self.loss_fn, epochs=epochs, monitor=self.monitor, controller=self.controller,
+                   run_dir=self.run_dir, headless=headless, print_every=print_every,
+                   sinks=self.sinks, max_steps=max_steps, out=out,
+                   config={"demo": "synthetic_digits CNN"})
+
+
+class _Hooked:
+    """A loader wrapper that applies pending demo requests between batches (trainer thread)."""
+
+    def __init__(self, loader, hook):
+        self.loader = loader
+        self.hook = hook
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.hook()
+            yield batch
+
+    def __len__(self):
+        return len(self.loader)
+
+
+def _model_for(size):
+    from .. import nn  # noqa: PLC0415
+
+    side = size // 4
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * side * side, 64), nn.ReLU(), nn.Linear(64, 10),
+    )

@@ -1,0 +1,231 @@
+"""The run directory: ``meta.json`` (written atomically) and ``metrics.jsonl`` (one record a line,
+append-only, flushed line by line).
+
+Non-finite floats are written as the JSON strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
+(so every line is strict JSON) and decoded back to floats on read, in the numeric fields of the
+records (``loss``, ``lr``, ``time``, the global norms and each parameter's ``grad_norm``,
+``grad_max``, ``weight_norm``, ``update_ratio``). A reader skips a torn (unterminated) last line:
+the writer may be in the middle of it.
+
+    >>> import tempfile, math
+    >>> run = tempfile.mkdtemp()
+    >>> with RunWriter(run, meta={"run_id": "demo"}) as w:
+    ...     w.write({"type": "status", "state": "running", "step": 0, "time": 0.0,
+    ...              "reason": None})
+    >>> [r["type"] for r in replay(run)]
+    ['meta', 'status']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+__all__ = ["RunReader", "RunWriter", "decode_line", "encode_record", "replay"]
+
+META = "meta.json"
+METRICS = "metrics.jsonl"
+
+_ENCODE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_TOP_FLOATS = ("loss", "lr", "time", "global_grad_norm", "global_grad_norm_clipped", "started")
+_PARAM_FLOATS = ("grad_norm", "grad_max", "weight_norm", "update_ratio")
+
+
+def _sanitize(obj):
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    return obj
+
+
+def encode_record(record: dict) -> str:
+    """One strict-JSON line (no newline) for ``record``, non-finite floats as strings."""
+    try:
+        return json.dumps(record, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN/Inf somewhere: the rare path
+        return json.dumps(_sanitize(record), allow_nan=False, separators=(",", ":"))
+
+
+def _decode_floats(record: dict) -> dict:
+    for key in _TOP_FLOATS:
+        value = record.get(key)
+        if isinstance(value, str) and value in _ENCODE:
+            record[key] = _ENCODE[value]
+    params = record.get("params")
+    if isinstance(params, dict):
+        for stats in params.values():
+            if isinstance(stats, dict):
+                for key in _PARAM_FLOATS:
+                    value = stats.get(key)
+                    if isinstance(value, str) and value in _ENCODE:
+                        stats[key] = _ENCODE[value]
+    return record
+
+
+def decode_line(line: str) -> dict:
+    """The record of one ``metrics.jsonl`` line (raises ``ValueError`` on bad JSON)."""
+    record = json.loads(line)
+    if "NaN" in line or "Infinity" in line:
+        _decode_floats(record)
+    return record
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable where the platform allows
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class RunWriter:
+    """Write a run directory. A sink: ``write(record)`` appends a line (``meta`` records go to
+    ``meta.json``); thread-safe. ``meta`` (a dict) is completed with ``type``, ``run_id`` and
+    ``started`` and written at once."""
+
+    def __init__(self, run_dir, meta: dict | None = None):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        if meta is not None:
+            self.write_meta(meta)
+
+    def write_meta(self, meta: dict) -> None:
+        meta = {"type": "meta", "run_id": uuid.uuid4().hex[:12], "started": time.time(),
+                "model": "", "params": {}, "config": {}, **meta}
+        text = json.dumps(_sanitize(meta), allow_nan=False, indent=1, default=str)
+        _write_atomic(self.run_dir / META, text + "\n")
+
+    def write(self, record: dict) -> None:
+        if record.get("type") == "meta":
+            self.write_meta(record)
+            return
+        line = encode_record(record) + "\n"
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(line)
+            self._file.flush()
+
+    __call__ = write
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RunReader:
+    """Read a run directory, finished or still being written."""
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.skipped = 0  # complete lines that were not valid JSON
+
+    def meta(self) -> dict | None:
+        path = self.run_dir / META
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        return _decode_floats(json.loads(text))
+
+    def _parse(self, line: str):
+        if not line.strip():
+            return None
+        try:
+            return decode_line(line)
+        except ValueError:
+            self.skipped += 1
+            return None
+
+    def records(self) -> list[dict]:
+        """Every complete record in ``metrics.jsonl`` (a torn last line is left out)."""
+        try:
+            with open(self.run_dir / METRICS, encoding="utf-8") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        lines = data.split("\n")
+        out = []
+        for line in lines[:-1]:  # the last piece is "" or an unterminated (torn) line
+            record = self._parse(line)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def follow(self, poll: float = 0.1, stop_event: threading.Event | None = None,
+               timeout: float | None = None, stop_at_end: bool = True):
+        """Yield records as the file grows (from its start), polling every ``poll`` seconds.
+        Ends when ``stop_event`` is set, after ``timeout`` seconds without a new record, or (with
+        ``stop_at_end``) after a status record of a finished, stopped or failed run."""
+        path = self.run_dir / METRICS
+        stop_event = stop_event or threading.Event()
+        f = None
+        buffer = ""
+        last_new = time.monotonic()
+        try:
+            while not stop_event.is_set():
+                if f is None:
+                    try:
+                        f = open(path, encoding="utf-8")
+                    except FileNotFoundError:
+                        f = None
+                chunk = f.read() if f is not None else ""
+                if chunk:
+                    buffer += chunk
+                    *lines, buffer = buffer.split("\n")
+                    for line in lines:
+                        record = self._parse(line)
+                        if record is None:
+                            continue
+                        last_new = time.monotonic()
+                        yield record
+                        if stop_at_end and record.get("type") == "status" and \
+                                record.get("state") in ("finished", "stopped", "failed"):
+                            return
+                    continue
+                if timeout is not None and time.monotonic() - last_new > timeout:
+                    return
+                stop_event.wait(poll)
+        finally:
+            if f is not None:
+                f.close()
+
+
+def replay(run_dir):
+    """All records of a run: its meta record first (when ``meta.json`` exists), then every
+    record of ``metrics.jsonl`` in order."""
+    reader = RunReader(run_dir)
+    meta = reader.meta()
+    if meta is not None:
+        yield meta
+    yield from reader.records()

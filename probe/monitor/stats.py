@@ -1,0 +1,397 @@
+"""``GradientMonitor``: per-parameter gradient, weight and update statistics for each training step.
+
+The monitor attaches to the optimizer's step hooks (``register_step_pre_hook`` /
+``register_step_post_hook``): before the step it takes the gradient reductions and a copy of the
+weights, after the step it measures the update that was actually applied (so the update:weight
+ratio is right for Adam and friends too). Every reduction stays on the device until one
+``to_host`` call per step moves a single stacked array: a CUDA run synchronises once per step,
+not once per layer. (A rule with the ``skip_step`` policy must decide before the step, which
+costs a second, small transfer; the default rules do not.)
+
+Call ``monitor.after_backward(loss)`` between ``loss.backward()`` and any gradient clipping: the
+record then carries the loss and the global norm before and after clipping. Without it the
+monitor still works from the optimizer hooks alone (no loss, no pre-clipping norm).
+
+    >>> import probe, probe.nn as nn, probe.optim as optim
+    >>> model = nn.Linear(3, 2)
+    >>> opt = optim.SGD(model.parameters(), lr=0.1)
+    >>> monitor = GradientMonitor(model, opt)
+    >>> loss = model(probe.ones(4, 3)).sum()
+    >>> loss.backward()
+    >>> monitor.after_backward(loss)
+    >>> opt.step()
+    >>> record = monitor.last_record
+    >>> record["step"], sorted(record["params"])
+    (1, ['bias', 'weight'])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .records import Alert, LayerStats, StepRecord
+
+__all__ = ["GradientMonitor", "TrainingStopped", "to_host"]
+
+
+class TrainingStopped(RuntimeError):
+    """Raised by the monitor when a rule with the ``stop`` policy fires (or by the driver when the
+    controller asks to stop). ``alert`` is the alert that stopped training, if any."""
+
+    def __init__(self, message: str, alert: Alert | None = None):
+        super().__init__(message)
+        self.alert = alert
+
+
+def to_host(array) -> np.ndarray:
+    """The monitor's one device-to-host transfer per step (a no-op for NumPy arrays)."""
+    get = getattr(array, "get", None)
+    return get() if get is not None else array
+
+
+def _gather(xp, values) -> np.ndarray:
+    """Stack 0-d device scalars into one float64 host array with a single transfer."""
+    if xp is np:
+        return to_host(np.array(values, dtype=np.float64))
+    return to_host(xp.stack([xp.asarray(v, dtype=xp.float64) for v in values]))
+
+
+def _sq(xp, flat):
+    return xp.dot(flat, flat) if flat.size else xp.zeros((), flat.dtype)
+
+
+class GradientMonitor:
+    """Record per-parameter gradient statistics each ``every`` steps and check health rules.
+
+    ``rules``: a list of ``probe.monitor.rules.Rule`` (``None``: ``default_rules()``; ``[]``: none).
+    ``sinks``: objects with ``write(record)`` (a ``RunWriter``, a ``RecordBuffer``) or callables
+    receiving each ``StepRecord``. ``controller``: the ``TrainingController`` the ``pause`` policy
+    pauses. ``alert_cooldown``: an alert of the same rule and parameter is not repeated within
+    this many steps (its policy still applies for ``skip_step``).
+    """
+
+    def __init__(self, model, optimizer=None, every: int = 1, rules=None, sinks=(),
+                 controller=None, alert_cooldown: int = 20):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        from .rules import default_rules  # noqa: PLC0415  (rules imports this module)
+
+        self.model = model
+        self.optimizer = optimizer
+        self.every = int(every)
+        self.rules = default_rules() if rules is None else list(rules)
+        self.sinks = list(sinks)
+        self.controller = controller
+        self.alert_cooldown = int(alert_cooldown)
+        self.names: list[str] = []
+        self.params = []
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                self.names.append(name)
+                self.params.append(p)
+        self.layers = [name.rpartition(".")[0] for name in self.names]
+        self.shapes = [list(p.shape) for p in self.params]
+        self.step = 0  # optimizer steps seen (monitored or not)
+        self.epoch = 0
+        self.last_record: StepRecord | None = None
+        self._last_alerted: dict[tuple[str, str | None], int] = {}
+        self._snapshots: dict[int, object] = {}  # reused weight-copy buffers, by param index
+        # Per param: (data array, version, squared norm on the device) after the last monitored
+        # step; the next step reuses the norm as "before" when the weights did not change.
+        self._after_sq: dict[int, tuple] = {}
+        self._handles = []
+        self._reset_pending()
+        if optimizer is not None:
+            self._handles.append(optimizer.register_step_pre_hook(self._pre_step_hook))
+            self._handles.append(optimizer.register_step_post_hook(self._post_step_hook))
+
+    # ------------------------------------------------------------------ public API
+    def add_sink(self, sink) -> None:
+        self.sinks.append(sink)
+
+    def remove(self) -> None:
+        """Detach from the optimizer."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def after_backward(self, loss=None) -> None:
+        """Take the gradient statistics of this step (before any clipping). Call it after
+        ``loss.backward()``; without an optimizer it also finishes the step's record."""
+        self._pending_loss = loss
+        if self.optimizer is None:
+            self.step += 1
+            if self.step % self.every:
+                self._reset_pending()
+                return
+            self._take_grads()
+            self._finish(updated=False)
+            return
+        if (self.step + 1) % self.every:
+            return
+        self._take_grads()
+
+    def clip_grad_norm_(self, max_norm: float, norm_type: float = 2.0):
+        """``probe.nn.utils.clip_grad_norm_`` on the monitored parameters; the record gets the
+        norm before and after clipping."""
+        from ..nn.utils import clip_grad_norm_  # noqa: PLC0415
+
+        if self._grads is None and (self.step + 1) % self.every == 0:
+            self._take_grads()
+        return clip_grad_norm_(self.params, max_norm, norm_type)
+
+    # ------------------------------------------------------------------ step phases
+    def _reset_pending(self):
+        self._grads = None  # grad arrays of the step (None: not taken)
+        self._grad_values = None  # device scalars: per param (sq norm, max, -min)
+        self._versions = None
+        self._pending_loss = None
+        self._clipped_values = None
+        self._before = None  # per param: (snapshot buffer, sq norm before) or None
+        self._host_grad = None  # host copy when the grad phase was transferred early
+        self._alerts: list[Alert] = []
+        self._skipped = False
+        self._stop_alert = None
+
+    def _take_grads(self):
+        grads, values, versions = [], [], []
+        for p in self.params:
+            g = p._grad
+            if g is None:
+                grads.append(None)
+                versions.append(None)
+                continue
+            data = g._data
+            xp = g._device.xp
+            flat = data.reshape(-1)
+            grads.append(data)
+            versions.append(g._vc[0])
+            if flat.size:
+                values += (_sq(xp, flat), flat.max(), flat.min())
+            else:
+                zero = xp.zeros((), data.dtype)
+                values += (zero, zero, zero)
+        self._grads, self._grad_values, self._versions = grads, values, versions
+
+    def _pre_step_hook(self, optimizer, args, kwargs):
+        if (self.step + 1) % self.every:
+            return None
+        if self._grads is None:
+            self._take_grads()
+        else:
+            self._check_clipping()
+        if any(r.policy == "skip_step" and r.phase == "grad" for r in self.rules):
+            # The decision must come before the step: transfer the gradient phase now.
+            self._host_grad = self._transfer_grad_phase()
+            record = self._build_record(self._host_grad, None)
+            self._run_rules(record, "grad")
+            if self._skipped:
+                for p in self.params:
+                    p.grad = None  # optimizers skip parameters without a gradient
+                return None
+        self._snapshot_weights()
+        return None
+
+    def _post_step_hook(self, optimizer, args, kwargs):
+        self.step += 1
+        if self.step % self.every:
+            return
+        if self._grads is None:  # step() called without the pre-hook having run (re-entrancy)
+            self._reset_pending()
+            return
+        self._finish(updated=not self._skipped)
+
+    def _check_clipping(self):
+        """The user clipped in place between ``after_backward`` and ``step`` when a gradient's
+        version counter moved: measure the clipped global norm too (still on the device)."""
+        changed = False
+        for p, v in zip(self.params, self._versions):
+            g = p._grad
+            if v is not None and g is not None and g._vc[0] != v:
+                changed = True
+                break
+        if changed:
+            self._clipped_values = [_sq(p._grad._device.xp, p._grad._data.reshape(-1))
+                                    for p in self.params if p._grad is not None]
+
+    def _snapshot_weights(self):
+        before = []
+        snaps = self._snapshots
+        for i, p in enumerate(self.params):
+            if p._grad is None:
+                before.append(None)
+                continue
+            w = p._data
+            xp = p._device.xp
+            buf = snaps.get(i)
+            if buf is None or buf.shape != w.shape or buf.dtype != w.dtype or \
+                    type(buf) is not type(w):
+                buf = snaps[i] = xp.empty_like(w)
+            xp.copyto(buf, w)
+            cached = self._after_sq.get(i)
+            if cached is not None and cached[0] is w and cached[1] == p._vc[0]:
+                wsq = cached[2]
+            else:
+                wsq = _sq(xp, buf.reshape(-1))
+            before.append((buf, wsq))
+        self._before = before
+
+    def _device_values(self):
+        """The step's 0-d device scalars in a fixed order, plus that order's layout."""
+        values = list(self._grad_values)
+        layout = {"grad": (0, len(values))}
+        if self._pending_loss is not None:
+            layout["loss"] = len(values)
+            values.append(self._pending_loss._data.reshape(()))
+        if self._clipped_values is not None:
+            layout["clipped"] = (len(values), len(self._clipped_values))
+            values += self._clipped_values
+        return values, layout
+
+    def _transfer_grad_phase(self):
+        values, layout = self._device_values()
+        xp = self._xp()
+        return _gather(xp, values) if values else np.zeros(0), layout
+
+    def _xp(self):
+        return self.params[0]._device.xp if self.params else np
+
+    def _finish(self, updated: bool):
+        xp = self._xp()
+        if self._host_grad is None:
+            values, layout = self._device_values()
+        else:
+            values, layout = [], None
+        update_at = len(values)
+        with np.errstate(all="ignore"):  # NaN/Inf weights are reported, not warned about
+            self._update_values(values, updated)
+        host = _gather(xp, values) if values else np.zeros(0)
+        if self._host_grad is not None:
+            grad_host, layout = self._host_grad
+            update_host = host
+        else:
+            grad_host, update_host = host, host[update_at:]
+        record = self._build_record((grad_host, layout), (update_host, updated))
+        if self._host_grad is None:
+            self._run_rules(record, "grad")
+        self._run_rules(record, "update")
+        record["alerts"] = self._alerts
+        self.last_record = record
+        stop_alert = self._stop_alert
+        pause_alert = next((a for a in self._alerts if a["policy"] == "pause"), None)
+        self._reset_pending()
+        for sink in self.sinks:
+            write = getattr(sink, "write", None)
+            (write or sink)(record)
+        if pause_alert is not None and self.controller is not None:
+            self.controller.pause(reason=pause_alert["message"])
+        if stop_alert is not None:
+            raise TrainingStopped(f"training stopped by rule {stop_alert['rule']!r}: "
+                                  f"{stop_alert['message']}", stop_alert)
+
+    def _update_values(self, values, updated):
+        if updated and self._before is not None:
+            after_sq = self._after_sq
+            for i, (p, before) in enumerate(zip(self.params, self._before)):
+                if before is None:
+                    continue
+                buf, wsq_before = before
+                w = p._data
+                pxp = p._device.xp
+                pxp.subtract(w, buf, out=buf)
+                wsq = _sq(pxp, w.reshape(-1))
+                after_sq[i] = (w, p._vc[0], wsq)
+                values += (_sq(pxp, buf.reshape(-1)), wsq_before, wsq)
+        elif not updated:
+            for p, g in zip(self.params, self._grads):
+                if g is not None:
+                    values.append(_sq(p._device.xp, p._data.reshape(-1)))
+
+    def _build_record(self, grad_part, update_part) -> StepRecord:
+        host, layout = grad_part
+        start = layout["grad"][0]
+        params: dict[str, LayerStats] = {}
+        total_sq = 0.0
+        j = start
+        grads = self._grads
+        for i, name in enumerate(self.names):
+            g = grads[i]
+            if g is None:
+                continue
+            gsq, gmax, gmin = host[j], host[j + 1], host[j + 2]
+            j += 3
+            total_sq += gsq
+            nonfinite = 0
+            if not (math.isfinite(gsq) and math.isfinite(gmax) and math.isfinite(gmin)):
+                xp = self.params[i]._device.xp
+                nonfinite = int(xp.count_nonzero(~xp.isfinite(g)))  # rare: costs a transfer
+            params[name] = {
+                "layer": self.layers[i],
+                "shape": self.shapes[i],
+                "grad_norm": math.nan if nonfinite else math.sqrt(gsq),
+                "grad_max": math.nan if nonfinite else max(abs(gmax), abs(gmin)),
+                "weight_norm": math.nan,
+                "update_ratio": None,
+                "nonfinite": nonfinite,
+            }
+        loss = float(host[layout["loss"]]) if "loss" in layout else None
+        clipped = None
+        if "clipped" in layout:
+            at, n = layout["clipped"]
+            clipped = math.sqrt(float(host[at:at + n].sum()))
+        if update_part is not None:
+            uhost, updated = update_part
+            k = 0
+            for i, name in enumerate(self.names):
+                if grads[i] is None:
+                    continue
+                stats = params[name]
+                if updated:
+                    usq, wsq_before, wsq = uhost[k], uhost[k + 1], uhost[k + 2]
+                    k += 3
+                    stats["update_ratio"] = (math.sqrt(usq) / math.sqrt(wsq_before)
+                                             if wsq_before > 0 else None)
+                else:
+                    wsq = uhost[k]
+                    k += 1
+                stats["weight_norm"] = math.sqrt(wsq)
+        lr = None
+        if self.optimizer is not None and self.optimizer.param_groups:
+            lr = float(self.optimizer.param_groups[0]["lr"])
+        return {
+            "type": "step",
+            "step": self.step + (0 if update_part is not None else 1),
+            "epoch": self.epoch,
+            "time": time.time(),
+            "loss": loss,
+            "lr": lr,
+            "global_grad_norm": math.sqrt(total_sq),
+            "global_grad_norm_clipped": clipped,
+            "params": params,
+            "alerts": self._alerts,
+        }
+
+    def _run_rules(self, record, phase):
+        step = record["step"]
+        for rule in self.rules:
+            if rule.phase != phase or not rule.enabled:
+                continue
+            for layer, message in rule.check(record, self):
+                if rule.policy == "skip_step":
+                    self._skipped = True
+                key = (rule.name, layer)
+                last = self._last_alerted.get(key)
+                if last is not None and step - last < self.alert_cooldown:
+                    continue
+                self._last_alerted[key] = step
+                alert: Alert = {"rule": rule.name, "severity": rule.severity, "layer": layer,
+                                "message": message, "step": step, "policy": rule.policy}
+                self._alerts.append(alert)
+                if rule.policy == "stop" and self._stop_alert is None:
+                    self._stop_alert = alert

@@ -1,0 +1,116 @@
+import pytest
+
+import probe
+import probe.nn as nn
+import probe.optim as optim
+from probe.monitor import GradientMonitor, TrainingController, TrainingStopped
+from probe.monitor.rules import (
+    ExplodingRule,
+    NonFiniteRule,
+    UpdateRatioRule,
+    VanishingRule,
+    default_rules,
+)
+
+
+def _model():
+    probe.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def _step(model, opt, set_grads=None):
+    opt.zero_grad()
+    model(probe.ones(2, 3)).sum().backward()
+    if set_grads:
+        set_grads(model)
+    opt.step()
+
+
+def _alerts(mon, rule):
+    return [a for a in mon.last_record["alerts"] if a["rule"] == rule]
+
+
+def test_nonfinite_names_first_layer_in_backward_order():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    mon = GradientMonitor(model, opt, rules=[NonFiniteRule()])
+
+    def inject(m):
+        m[0].weight.grad[0, 0] = float("nan")
+        m[2].weight.grad[0, 0] = float("inf")
+    _step(model, opt, inject)
+    (alert,) = _alerts(mon, "nonfinite")
+    assert alert["layer"] == "2.weight" and alert["severity"] == "critical"
+
+
+def test_exploding_threshold_and_spike():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.0)
+    mon = GradientMonitor(model, opt, rules=[ExplodingRule(max_norm=1e3, min_history=5)])
+    for _ in range(6):
+        _step(model, opt)
+    assert not mon.last_record["alerts"]
+    _step(model, opt, lambda m: m[2].weight.grad.mul_(1e2))
+    assert [a["layer"] for a in _alerts(mon, "exploding")] == ["2.weight"]
+    _step(model, opt, lambda m: m[0].weight.grad.fill_(1e5))
+    assert any(a["layer"] is None for a in _alerts(mon, "exploding"))
+
+
+def test_vanishing_rules():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.0)
+    mon = GradientMonitor(model, opt, rules=[VanishingRule()])
+    _step(model, opt, lambda m: m[0].weight.grad.mul_(1e-12))
+    assert [a["layer"] for a in _alerts(mon, "vanishing")] == ["0.weight"]
+
+
+def test_update_ratio_rule():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=100.0)
+    mon = GradientMonitor(model, opt, rules=[UpdateRatioRule()])
+    _step(model, opt)
+    assert {a["layer"] for a in _alerts(mon, "update_ratio")} <= {"0.weight", "2.weight"}
+    assert _alerts(mon, "update_ratio")
+
+
+def _nan(m):
+    m[0].weight.grad[0, 0] = float("nan")
+
+
+def test_policy_pause_sets_controller_state():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ctl = TrainingController()
+    GradientMonitor(model, opt, rules=[NonFiniteRule(policy="pause")], controller=ctl)
+    _step(model, opt, _nan)
+    assert ctl.state == "paused" and ctl.paused
+
+
+def test_policy_skip_step_leaves_params_unchanged():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    mon = GradientMonitor(model, opt, rules=[NonFiniteRule(policy="skip_step")])
+    before = [p.detach().clone() for p in model.parameters()]
+    _step(model, opt, _nan)
+    assert all(bool((a == b).all()) for a, b in zip(before, model.parameters()))
+    assert _alerts(mon, "nonfinite")[0]["policy"] == "skip_step"
+    _step(model, opt)  # a healthy step is taken
+    assert not all(bool((a == b).all()) for a, b in zip(before, model.parameters()))
+
+
+def test_policy_stop_raises():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    GradientMonitor(model, opt, rules=[NonFiniteRule(policy="stop")])
+    with pytest.raises(TrainingStopped, match="nonfinite"):
+        _step(model, opt, _nan)
+
+
+def test_defaults_and_validation():
+    rules = default_rules(vanishing=False, exploding={"max_norm": 5.0, "policy": "pause"})
+    assert [r.name for r in rules] == ["nonfinite", "exploding", "update_ratio"]
+    assert rules[1].max_norm == 5.0 and rules[1].policy == "pause"
+    with pytest.raises(ValueError):
+        UpdateRatioRule(policy="skip_step")
+    with pytest.raises(ValueError):
+        NonFiniteRule(policy="explode")

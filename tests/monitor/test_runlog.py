@@ -1,0 +1,74 @@
+import json
+import math
+import threading
+import time
+
+from probe.monitor import RunReader, RunWriter, replay
+
+
+def _rec(step, loss=1.0):
+    return {"type": "step", "step": step, "epoch": 0, "time": 1.0, "loss": loss, "lr": 0.1,
+            "global_grad_norm": math.inf, "global_grad_norm_clipped": None,
+            "params": {"w": {"layer": "", "shape": [2], "grad_norm": math.nan,
+                             "grad_max": -math.inf, "weight_norm": 1.0, "update_ratio": None,
+                             "nonfinite": 2}},
+            "alerts": [{"rule": "nonfinite", "severity": "critical", "layer": "w",
+                        "message": "NaN", "step": step, "policy": "warn"}]}
+
+
+def test_nan_round_trip_and_valid_json(tmp_path):
+    with RunWriter(tmp_path, meta={"config": {"lr": 0.1}}) as w:
+        w.write(_rec(1, loss=math.nan))
+    line = (tmp_path / "metrics.jsonl").read_text().splitlines()[0]
+    json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict
+    (r,) = RunReader(tmp_path).records()
+    assert math.isnan(r["loss"]) and r["global_grad_norm"] == math.inf
+    assert math.isnan(r["params"]["w"]["grad_norm"]) and r["params"]["w"]["grad_max"] == -math.inf
+    assert r["alerts"][0]["message"] == "NaN"  # text fields are left alone
+
+
+def test_torn_last_line_skipped(tmp_path):
+    with RunWriter(tmp_path) as w:
+        w.write(_rec(1))
+        w.write(_rec(2))
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"type": "step", "ste')
+    assert [r["step"] for r in RunReader(tmp_path).records()] == [1, 2]
+
+
+def test_follow_sees_appended_lines(tmp_path):
+    w = RunWriter(tmp_path)
+    stop = threading.Event()
+    seen = []
+
+    def reader():
+        for r in RunReader(tmp_path).follow(poll=0.01, stop_event=stop, timeout=5):
+            seen.append(r)
+    t = threading.Thread(target=reader)
+    t.start()
+    w.write(_rec(1))
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a torn line completed later
+        f.write('{"type":"status","state":"running",')
+        f.flush()
+        time.sleep(0.05)
+        f.write('"step":1,"time":0,"reason":null}\n')
+    w.write({"type": "status", "state": "finished", "step": 1, "time": 0.0, "reason": None})
+    t.join(timeout=5)
+    stop.set()
+    assert not t.is_alive()
+    assert [r["type"] for r in seen] == ["step", "status", "status"]
+
+
+def test_follow_timeout_on_missing_file(tmp_path):
+    assert list(RunReader(tmp_path / "none").follow(poll=0.01, timeout=0.05)) == []
+
+
+def test_replay_and_atomic_meta(tmp_path):
+    w = RunWriter(tmp_path, meta={"run_id": "abc"})
+    w.write(_rec(1))
+    w.write_meta({"run_id": "abc", "config": {"x": 1}})
+    w.close()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    records = list(replay(tmp_path))
+    assert records[0]["type"] == "meta" and records[0]["config"] == {"x": 1}
+    assert [r["step"] for r in records[1:]] == [1]
