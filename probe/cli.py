@@ -1,8 +1,20 @@
-"""The `probe` command."""
+"""The `probe` command: ``probe demo``, ``probe watch RUN_DIR``, ``probe run SCRIPT.py``.
+
+Each opens the Textual monitor, or with ``--headless`` prints a progress line every N steps and
+every alert (Textual is then never imported).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+JOIN_TIMEOUT = 10.0  # seconds to wait for the trainer thread on exit; it is a daemon anyway
 
 
 def _version() -> str:
@@ -15,12 +27,178 @@ def _version() -> str:
     return __version__
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="probe", description="probe: model introspection toolkit")
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probe", description="probe: model introspection toolkit and training monitor")
     parser.add_argument("--version", action="version", version=f"probe {_version()}")
-    parser.parse_args(argv)
-    parser.print_help()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p):
+        p.add_argument("--headless", action="store_true",
+                       help="no UI: print a progress line every N steps and every alert")
+        p.add_argument("--every", type=int, default=10, metavar="N",
+                       help="headless: print a progress line every N steps (default 10)")
+
+    demo = sub.add_parser("demo", help="train a small CNN on bundled digits with the monitor open")
+    common(demo)
+    demo.add_argument("--steps", type=int, default=None, metavar="N",
+                      help="stop after N training steps (default: train until stopped)")
+
+    watch = sub.add_parser("watch", help="attach to a run directory (live or finished)")
+    common(watch)
+    watch.add_argument("run_dir", help="a run directory with metrics.jsonl (and meta.json)")
+    watch.add_argument("--no-follow", action="store_true",
+                       help="headless: print what is there and exit instead of following")
+
+    run = sub.add_parser(
+        "run", help="run a training script with PROBE_RUN_DIR set, monitor open",
+        description="Run SCRIPT.py in a subprocess with PROBE_RUN_DIR set to a fresh run "
+                    "directory under --runs-dir, and monitor it. Script arguments go after --.")
+    common(run)
+    run.add_argument("script", help="the training script (it uses probe.monitor)")
+    run.add_argument("--runs-dir", default="runs", help="where run directories go (./runs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1:]
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "demo":
+        return cmd_demo(args)
+    if args.command == "watch":
+        return cmd_watch(args)
+    return cmd_run(args, script_args)
+
+
+# ---- probe watch --------------------------------------------------------------------------------
+def cmd_watch(args) -> int:
+    from probe.tui.sources import RunDirSource
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        print(f"probe watch: {run_dir} is not a directory", file=sys.stderr)
+        return 2
+    source = RunDirSource(run_dir)
+    if args.headless:
+        from probe.tui.headless import run_headless
+
+        run_headless(source, every=args.every, follow=not args.no_follow)
+        return 0
+    _open_ui(source, title=f"probe watch {run_dir}")
     return 0
+
+
+# ---- probe run ----------------------------------------------------------------------------------
+def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
+    """A fresh ``runs_dir/<name>-<timestamp>`` directory (suffixed when it exists)."""
+    base = Path(runs_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        path = base / (f"{name}-{stamp}" + (f"-{i}" if i else ""))
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run directory under {base}")
+
+
+def cmd_run(args, script_args: list[str]) -> int:
+    from probe.tui.sources import ProcessController, RunDirSource
+
+    script = Path(args.script)
+    if not script.is_file():
+        print(f"probe run: no such script: {script}", file=sys.stderr)
+        return 2
+    run_dir = new_run_dir(args.runs_dir, script.stem)
+    env = dict(os.environ, PROBE_RUN_DIR=str(run_dir.resolve()))
+    print(f"probe run: run directory {run_dir}", file=sys.stderr, flush=True)
+    cmd = [sys.executable, str(script), *script_args]
+    if args.headless:
+        proc = subprocess.Popen(cmd, env=env)
+    else:
+        # The script's own output would scribble over the UI: it goes to the run directory.
+        log = open(run_dir / "output.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    controller = ProcessController(proc)
+    source = RunDirSource(run_dir, controller=controller, process=proc)
+    try:
+        if args.headless:
+            from probe.tui.headless import run_headless
+
+            run_headless(source, every=args.every)
+        else:
+            _open_ui(source, title=f"probe run {script.name}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rc = controller.close()
+        if not args.headless:
+            log.close()
+            print(f"probe run: script output in {run_dir / 'output.log'}", file=sys.stderr)
+    return rc if isinstance(rc, int) and rc >= 0 else 0
+
+
+# ---- probe demo ---------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    from probe.tui.sources import RingSource
+
+    try:
+        from probe.monitor import demo as demo_mod
+    except ImportError as exc:
+        print(f"probe demo: the demo job is not available ({exc})", file=sys.stderr)
+        return 1
+    ring = RingSource(label="demo (in-process)")
+    job = demo_mod.DemoJob(sinks=[ring])
+    controller = job.controller
+    ring.controller = controller
+    thread = threading.Thread(target=_train, args=(job, args.steps), name="probe-demo-trainer",
+                              daemon=True)
+    ring.thread = thread
+    thread.start()
+    try:
+        if args.headless:
+            from probe.tui.headless import run_headless
+
+            run_headless(ring, every=args.every)
+        else:
+            extra = {"e": ("explode: learning rate x100", job.explode),
+                     "v": ("vanish: shrink the gradients", job.vanish)}
+            _open_ui(ring, extra_keys=extra, title="probe demo")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(controller)
+        thread.join(JOIN_TIMEOUT)
+    return 0
+
+
+def _train(job, max_steps) -> None:
+    try:
+        job.run(max_steps=max_steps)
+    except Exception:  # noqa: BLE001 - fit already wrote a "failed" status the UI shows
+        pass
+
+
+def _stop(controller) -> None:
+    stop = getattr(controller, "stop", None)
+    if callable(stop):
+        stop()
+
+
+def _open_ui(source, **kw) -> None:
+    from probe.tui.app import MonitorApp
+
+    MonitorApp(source, **kw).run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,317 @@
+"""Where the UI gets its records from: an in-process ring, a run directory, or a fake for tests.
+
+A source is polled by the UI (or the headless printer) at a fixed rate. ``poll()`` never blocks:
+it returns the records (``probe.monitor.records`` dicts) that arrived since the last call.
+``controller`` is the object that pauses/steps/stops training, or ``None`` for a read-only source
+(a finished run, or a run another process drives without a control channel). ``meta`` is the
+run's ``MetaRecord`` once known.
+
+This module does not import Textual: the headless mode uses it too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def decode_nonfinite(obj: Any) -> Any:
+    """Undo the run log's encoding of non-finite floats (the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``), recursively.
+
+    >>> decode_nonfinite({"a": "NaN", "b": ["Infinity", 1.5], "c": "text"})
+    {'a': nan, 'b': [inf, 1.5], 'c': 'text'}
+    """
+    if isinstance(obj, str):
+        return _NONFINITE.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: decode_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decode_nonfinite(v) for v in obj]
+    return obj
+
+
+class JsonlFollower:
+    """Reads the complete lines appended to a JSONL file since the last call.
+
+    A last line without its newline may still be being written (a torn line): it is kept back until
+    it completes. Complete lines that do not decode are skipped. The file may not exist yet.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._offset = 0
+        self._pending = b""
+        self.skipped = 0
+
+    def read_new(self, max_bytes: int | None = 8 << 20) -> list[dict]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read(-1 if max_bytes is None else max_bytes)
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        self._offset += len(chunk)
+        data = self._pending + chunk
+        lines = data.split(b"\n")
+        self._pending = lines.pop()  # b"" when the chunk ended on a newline
+        out = []
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                self.skipped += 1
+                continue
+            if isinstance(rec, dict):
+                out.append(decode_nonfinite(rec))
+        return out
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """All complete, decodable records of a JSONL file (a torn last line is left out)."""
+    return JsonlFollower(path).read_new(max_bytes=None)
+
+
+class Source:
+    """Base class of record sources."""
+
+    controller: Any = None
+    meta: dict | None = None
+    label: str = "source"
+
+    def poll(self) -> list[dict]:
+        """The records that arrived since the last call (never blocks)."""
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """True when no more records can arrive (the producer is gone)."""
+        return False
+
+    def close(self) -> None:
+        """Release what the source holds (files, processes)."""
+
+
+class RingSource(Source):
+    """Records appended by an in-process trainer (from any thread) and drained by the UI.
+
+    ``append`` (also callable as ``ring(record)``) is safe from any thread and never waits on the
+    reader; when the reader falls behind, the oldest records are dropped (``dropped`` counts them).
+    """
+
+    def __init__(self, maxlen: int = 20000, *, controller=None, meta: dict | None = None,
+                 label: str = "in-process", thread: threading.Thread | None = None):
+        self._buf: deque = deque()
+        self._maxlen = maxlen
+        self._lock = threading.Lock()
+        self.controller = controller
+        self.meta = meta
+        self.label = label
+        self.thread = thread
+        self.dropped = 0
+
+    def append(self, record: dict) -> None:
+        with self._lock:
+            if len(self._buf) >= self._maxlen:
+                self._buf.popleft()
+                self.dropped += 1
+            self._buf.append(record)
+
+    __call__ = append
+
+    def extend(self, records) -> None:
+        for r in records:
+            self.append(r)
+
+    def poll(self) -> list[dict]:
+        with self._lock:
+            out = list(self._buf)
+            self._buf.clear()
+        for r in out:
+            if r.get("type") == "meta":
+                self.meta = r
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+
+class RunDirSource(Source):
+    """Follows a run directory (``meta.json`` + ``metrics.jsonl``) written by another process, live
+    or finished."""
+
+    def __init__(self, run_dir: str | os.PathLike, *, controller=None,
+                 process: subprocess.Popen | None = None):
+        self.run_dir = Path(run_dir)
+        self.label = str(self.run_dir)
+        self.controller = controller
+        self.process = process
+        self.meta = None
+        self._follower = JsonlFollower(self.run_dir / "metrics.jsonl")
+        self._meta_sent = False
+
+    def _read_meta(self) -> dict | None:
+        try:
+            with open(self.run_dir / "meta.json", encoding="utf-8") as fh:
+                meta = decode_nonfinite(json.load(fh))
+        except (FileNotFoundError, ValueError):
+            return None
+        if isinstance(meta, dict):
+            meta.setdefault("type", "meta")
+            return meta
+        return None
+
+    def poll(self) -> list[dict]:
+        out = []
+        if not self._meta_sent:
+            meta = self._read_meta()
+            if meta is not None:
+                self.meta = meta
+                self._meta_sent = True
+                out.append(meta)
+        for rec in self._follower.read_new():
+            if rec.get("type") == "meta":
+                self.meta = rec
+                self._meta_sent = True
+            out.append(rec)
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def close(self) -> None:
+        if self.controller is not None and hasattr(self.controller, "close"):
+            self.controller.close()
+
+
+class ProcessController:
+    """Pauses, resumes and stops a training script running in a child process, with signals.
+
+    Pause is SIGSTOP (the process halts wherever it is), resume SIGCONT, stop SIGINT (the script's
+    ``KeyboardInterrupt`` ends training), then SIGTERM and SIGKILL if it does not exit. Single
+    steps are not possible through signals.
+    """
+
+    can_step = False
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+        self.paused = False
+
+    def _signal(self, sig) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def pause(self) -> None:
+        if hasattr(signal, "SIGSTOP"):
+            self._signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if hasattr(signal, "SIGCONT"):
+            self._signal(signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        self.resume()
+        self._signal(signal.SIGINT)
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """Stop the process and wait for it, escalating to SIGTERM and SIGKILL."""
+        if self.process.poll() is None:
+            self.stop()
+            for escalate in (None, self.process.terminate, self.process.kill):
+                if escalate is not None:
+                    escalate()
+                try:
+                    return self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    continue
+        return self.process.poll()
+
+
+class FakeController:
+    """Records the calls made to it; for tests and for driving a FakeSource by hand."""
+
+    can_step = True
+
+    def __init__(self):
+        self.calls: list[str] = []
+        self.paused = False
+        self.stopped = False
+
+    def pause(self):
+        self.calls.append("pause")
+        self.paused = True
+
+    def resume(self):
+        self.calls.append("resume")
+        self.paused = False
+
+    def step_once(self):
+        self.calls.append("step_once")
+
+    def stop(self):
+        self.calls.append("stop")
+        self.stopped = True
+
+
+class FakeSource(Source):
+    """A source fed by hand: ``push(*records)`` queues records for the next ``poll()``."""
+
+    def __init__(self, records=(), *, controller=None, meta: dict | None = None,
+                 label: str = "fake"):
+        self._queue: deque = deque(records)
+        self.controller = controller
+        self.meta = meta
+        self.label = label
+        self.closed = False
+
+    def push(self, *records: dict) -> None:
+        self._queue.extend(records)
+
+    def poll(self) -> list[dict]:
+        out = list(self._queue)
+        self._queue.clear()
+        for r in out:
+            if r.get("type") == "meta":
+                self.meta = r
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def call_controller(controller, *names: str) -> bool:
+    """Call the first of ``names`` that ``controller`` has; False when it has none (or is None)."""
+    if controller is None:
+        return False
+    for name in names:
+        fn = getattr(controller, name, None)
+        if callable(fn):
+            fn()
+            return True
+    return False
+
+
+__all__ = ["FakeController", "FakeSource", "JsonlFollower", "ProcessController", "RingSource",
+           "RunDirSource", "Source", "call_controller", "decode_nonfinite", "read_jsonl"]

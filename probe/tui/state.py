@@ -1,0 +1,218 @@
+"""What the UI knows about a run, folded from the records (no Textual: headless uses it too)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+HISTORY = 300  # points kept per series
+FLAG_TTL = 100  # steps a layer's alert flag stays up after its last alert
+
+SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def isfinite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def fmt_num(x, digits: int = 3) -> str:
+    """Compact number: ``1.23e-04``, ``0.456``, ``nan``, ``inf``, ``-`` for None."""
+    if x is None:
+        return "-"
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-2 or ax >= 1e4):
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits + 1}g}"
+
+
+def sparkline(values, width: int = 16, log: bool = True) -> str:
+    """A one-line text sparkline of the last ``width`` values (log scale by default); non-finite
+    values show as ``!``.
+
+    >>> sparkline([1, 10, 100, 1000], width=4)
+    '▁▃▆█'
+    """
+    vals = list(values)[-width:]
+    if not vals:
+        return ""
+    tx = [(math.log10(v) if log and v > 0 else (v if not log else None)) if isfinite(v) else None
+          for v in vals]
+    finite = [t for t in tx if t is not None]
+    if not finite:
+        return "".join("!" if not isfinite(v) else "▁" for v in vals)
+    lo, hi = min(finite), max(finite)
+    span = hi - lo
+    out = []
+    for v, t in zip(vals, tx):
+        if not isfinite(v):
+            out.append("!")
+        elif t is None:  # zero or negative on a log scale
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARK[len(SPARK) // 2])
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((t - lo) / span * len(SPARK)))])
+    return "".join(out)
+
+
+@dataclass
+class LayerState:
+    name: str
+    shape: tuple = ()
+    layer: str = ""
+    grad_norm: float | None = None
+    grad_max: float | None = None
+    weight_norm: float | None = None
+    update_ratio: float | None = None
+    nonfinite: int = 0
+    norms: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    ratios: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    steps: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    flag_rule: str | None = None
+    flag_severity: str = "ok"
+    flag_step: int = 0
+    flag_message: str = ""
+    alert_count: int = 0
+
+    def flag(self, current_step: int) -> tuple[str, str]:
+        """(severity, label) shown in the status column."""
+        if self.flag_rule and current_step - self.flag_step <= FLAG_TTL:
+            return self.flag_severity, self.flag_rule.upper()
+        if self.nonfinite:
+            return "critical", "NONFINITE"
+        return "ok", "ok"
+
+
+class RunState:
+    """Everything drawn on screen, updated by :meth:`apply` with one record at a time."""
+
+    def __init__(self, max_alerts: int = 1000):
+        self.meta: dict | None = None
+        self.step = 0
+        self.epoch = 0
+        self.state = "waiting"
+        self.reason: str | None = None
+        self.loss: float | None = None
+        self.lr: float | None = None
+        self.global_norm: float | None = None
+        self.global_norm_clipped: float | None = None
+        self.losses: deque = deque(maxlen=HISTORY)
+        self.global_norms: deque = deque(maxlen=HISTORY)
+        self.layers: dict[str, LayerState] = {}
+        self.alerts: deque = deque(maxlen=max_alerts)
+        self.alert_total = 0
+        self._times: deque = deque(maxlen=30)  # (time, step) for steps/s
+        self.version = 0  # bumped on every change, so widgets redraw only when needed
+
+    # ---- folding records -------------------------------------------------------------------------
+    def apply(self, rec: dict) -> None:
+        kind = rec.get("type")
+        if kind == "step":
+            self._apply_step(rec)
+        elif kind == "status":
+            self.state = rec.get("state", self.state)
+            self.reason = rec.get("reason")
+            self.step = max(self.step, int(rec.get("step") or 0))
+        elif kind == "meta":
+            self.meta = rec
+            for name, shape in (rec.get("params") or {}).items():
+                self.layers.setdefault(name, LayerState(name, tuple(shape)))
+        else:
+            return
+        self.version += 1
+
+    def _apply_step(self, rec: dict) -> None:
+        self.step = int(rec.get("step", self.step + 1))
+        self.epoch = int(rec.get("epoch", self.epoch))
+        if self.state in ("waiting",):
+            self.state = "running"
+        self.loss = rec.get("loss")
+        self.lr = rec.get("lr")
+        self.global_norm = rec.get("global_grad_norm")
+        self.global_norm_clipped = rec.get("global_grad_norm_clipped")
+        if self.loss is not None:
+            self.losses.append(self.loss)
+        if self.global_norm is not None:
+            self.global_norms.append(self.global_norm)
+        t = rec.get("time")
+        if isinstance(t, (int, float)):
+            self._times.append((t, self.step))
+        for name, st in (rec.get("params") or {}).items():
+            lay = self.layers.get(name)
+            if lay is None:
+                lay = self.layers[name] = LayerState(name)
+            lay.shape = tuple(st.get("shape") or lay.shape)
+            lay.layer = st.get("layer", lay.layer)
+            lay.grad_norm = st.get("grad_norm")
+            lay.grad_max = st.get("grad_max")
+            lay.weight_norm = st.get("weight_norm")
+            lay.update_ratio = st.get("update_ratio")
+            lay.nonfinite = int(st.get("nonfinite") or 0)
+            lay.norms.append(lay.grad_norm if lay.grad_norm is not None else math.nan)
+            lay.ratios.append(lay.update_ratio)
+            lay.steps.append(self.step)
+        for alert in rec.get("alerts") or ():
+            self.add_alert(alert)
+
+    def add_alert(self, alert: dict) -> None:
+        self.alerts.append(alert)
+        self.alert_total += 1
+        name = alert.get("layer")
+        if not name:
+            return
+        lay = self.layers.get(name)
+        if lay is None:
+            lay = self.layers[name] = LayerState(name)
+        step = int(alert.get("step", self.step))
+        sev = alert.get("severity", "warning")
+        lay.alert_count += 1
+        # A fresh alert replaces the flag unless a worse one is still up.
+        still_up = lay.flag_rule and step - lay.flag_step <= FLAG_TTL
+        if not still_up or SEVERITY_RANK.get(sev, 2) >= SEVERITY_RANK.get(lay.flag_severity, 0):
+            lay.flag_rule = alert.get("rule", "alert")
+            lay.flag_severity = sev
+            lay.flag_step = step
+            lay.flag_message = alert.get("message", "")
+
+    # ---- derived ---------------------------------------------------------------------------------
+    @property
+    def steps_per_s(self) -> float | None:
+        if len(self._times) < 2:
+            return None
+        (t0, s0), (t1, s1) = self._times[0], self._times[-1]
+        if t1 <= t0:
+            return None
+        return (s1 - s0) / (t1 - t0)
+
+    def flagged(self) -> list[LayerState]:
+        return [lay for lay in self.layers.values() if lay.flag(self.step)[0] != "ok"]
+
+
+def format_alert(alert: dict) -> str:
+    """One line for an alert: ``[critical] step 12 nonfinite conv1.weight: message``."""
+    where = f" {alert['layer']}" if alert.get("layer") else ""
+    policy = alert.get("policy")
+    tail = f" ({policy})" if policy and policy != "warn" else ""
+    return (f"[{alert.get('severity', '?')}] step {alert.get('step', '?')} "
+            f"{alert.get('rule', '?')}{where}: {alert.get('message', '')}{tail}")
+
+
+def format_progress(state: RunState) -> str:
+    """The headless progress line."""
+    sps = state.steps_per_s
+    parts = [f"step {state.step}", f"epoch {state.epoch}", f"loss {fmt_num(state.loss, 4)}",
+             f"grad_norm {fmt_num(state.global_norm)}"]
+    if state.lr is not None:
+        parts.append(f"lr {fmt_num(state.lr)}")
+    if sps is not None:
+        parts.append(f"{sps:.1f} steps/s")
+    flagged = state.flagged()
+    if flagged:
+        parts.append(f"{len(flagged)} flagged")
+    return " | ".join(parts)

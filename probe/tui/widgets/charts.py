@@ -1,0 +1,113 @@
+"""Text charts: a block-character line chart with an optional log scale."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..state import fmt_num, isfinite
+
+EIGHTHS = " ▁▂▃▄▅▆▇█"
+AXIS_W = 9
+
+
+def render_chart(values, width: int, height: int, *, log: bool = False) -> list[Text]:
+    """Rows (top first) of a block chart of the last ``width - AXIS_W`` values.
+
+    Non-finite values draw as a red ``!`` column; on a log scale, values <= 0 draw nothing.
+    """
+    plot_w = max(1, width - AXIS_W)
+    height = max(1, height)
+    vals = list(values)[-plot_w:]
+
+    def tx(v):
+        if not isfinite(v):
+            return None
+        if log:
+            return math.log10(v) if v > 0 else None
+        return float(v)
+
+    ys = [tx(v) for v in vals]
+    finite = [y for y in ys if y is not None]
+    rows = [Text() for _ in range(height)]
+    if not finite:
+        lo = hi = 0.0
+    else:
+        lo, hi = min(finite), max(finite)
+    if hi - lo < 1e-12:
+        hi, lo = hi + 0.5, lo - 0.5
+    unit = (lambda y: fmt_num(10 ** y)) if log else fmt_num
+    for r in range(height):
+        if r == 0:
+            label = unit(hi)
+        elif r == height - 1:
+            label = unit(lo)
+        else:
+            label = ""
+        rows[r].append(f"{label:>{AXIS_W - 1}}│", style="dim")
+    levels = height * 8
+    for v, y in zip(vals, ys):
+        if y is None:
+            bad = not isfinite(v)
+            for r in range(height):
+                if bad:
+                    rows[r].append("!" if r == height - 1 else "┊", style="bold red")
+                else:
+                    rows[r].append(" ")
+            continue
+        level = max(1, round((y - lo) / (hi - lo) * levels))
+        for r in range(height):
+            base = (height - 1 - r) * 8
+            fill = min(8, max(0, level - base))
+            rows[r].append(EIGHTHS[fill], style="cyan")
+    return rows
+
+
+class Chart(Widget):
+    """A titled chart of one series, redrawn on ``set_series``."""
+
+    DEFAULT_CSS = """
+    Chart { height: 8; }
+    """
+
+    def __init__(self, title: str, *, log: bool = False, id: str | None = None):
+        super().__init__(id=id)
+        self.chart_title = title
+        self.log_scale = log
+        self.values: list = []
+
+    def set_series(self, values) -> None:
+        self.values = list(values)
+        self.refresh()
+
+    def header(self) -> Text:
+        vals = self.values
+        finite = [v for v in vals if isfinite(v)]
+        t = Text(no_wrap=True, overflow="crop")
+        t.append(self.chart_title, style="bold")
+        if self.log_scale:
+            t.append(" (log)", style="dim")
+        if vals:
+            last = vals[-1]
+            t.append("  last ")
+            t.append(fmt_num(last), style="bold red" if not isfinite(last) else "bold")
+        bad = len(vals) - len(finite)
+        if bad:
+            t.append(f"  {bad} non-finite", style="bold red")
+        if finite:
+            t.append(f"  min {fmt_num(min(finite))}  max {fmt_num(max(finite))}", style="dim")
+        return t
+
+    def render(self) -> Text:
+        w, h = self.size.width or 40, self.size.height or 8
+        out = self.header()
+        if not self.values:
+            out.append("\n(waiting for data)", style="dim")
+            return out
+        out.truncate(w)
+        for row in render_chart(self.values, w, max(1, h - 1), log=self.log_scale):
+            out.append("\n")
+            out.append_text(row)
+        return out

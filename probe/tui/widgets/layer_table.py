@@ -1,0 +1,108 @@
+"""The layer table: one row per parameter, sortable and filterable."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ..state import SEVERITY_RANK, LayerState, RunState, fmt_num, isfinite, sparkline
+
+COLUMNS = (("name", "Name"), ("shape", "Shape"), ("norm", "Grad norm"), ("hist", "History"),
+           ("ratio", "Update ratio"), ("flag", "Status"))
+# Fixed widths for the cells that change every step (None: sized from the rows).
+WIDTHS = {"norm": 9, "hist": 20, "ratio": 12, "flag": 12}
+SORTS = ("model order", "name", "grad norm", "update ratio", "status")
+FLAG_STYLE = {"ok": "green", "info": "cyan", "warning": "bold yellow", "critical": "bold red"}
+SPARK_W = 20
+
+
+def _num_key(x) -> float:
+    """Sort key putting non-finite values first when sorted descending."""
+    if x is None:
+        return -math.inf
+    return math.inf if not isfinite(x) else float(x)
+
+
+class LayerTable(DataTable):
+    """Parameters with grad norm, history sparkline, update ratio and a coloured status flag."""
+
+    def __init__(self, **kw):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        self._order: list[str] = []
+        self.sort_index = 0
+        self.filter_text = ""
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key, width=WIDTHS.get(key))
+
+    @property
+    def sort_name(self) -> str:
+        return SORTS[self.sort_index]
+
+    def cycle_sort(self) -> str:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        return self.sort_name
+
+    @property
+    def row_names(self) -> list[str]:
+        """Parameter names in display order."""
+        return list(self._order)
+
+    @property
+    def current_name(self) -> str | None:
+        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
+            return None
+        return self._order[self.cursor_row]
+
+    def _ordered(self, state: RunState) -> list[LayerState]:
+        layers = list(state.layers.values())
+        if self.filter_text:
+            needle = self.filter_text.lower()
+            layers = [lay for lay in layers if needle in lay.name.lower()]
+        s = self.sort_name
+        if s == "name":
+            layers.sort(key=lambda lay: lay.name)
+        elif s == "grad norm":
+            layers.sort(key=lambda lay: _num_key(lay.grad_norm), reverse=True)
+        elif s == "update ratio":
+            layers.sort(key=lambda lay: _num_key(lay.update_ratio), reverse=True)
+        elif s == "status":
+            layers.sort(key=lambda lay: SEVERITY_RANK[lay.flag(state.step)[0]], reverse=True)
+        return layers
+
+    @staticmethod
+    def _cells(lay: LayerState, step: int) -> list:
+        sev, label = lay.flag(step)
+        bad_norm = lay.grad_norm is not None and not isfinite(lay.grad_norm)
+        norm = Text(fmt_num(lay.grad_norm), style="bold red" if bad_norm else "",
+                    justify="right")
+        hist = Text(sparkline(lay.norms, SPARK_W), style=FLAG_STYLE[sev] if sev != "ok" else "cyan")
+        shape = "×".join(str(d) for d in lay.shape) if lay.shape else "-"
+        return [lay.name, shape, norm, hist, Text(fmt_num(lay.update_ratio), justify="right"),
+                Text(label, style=FLAG_STYLE[sev])]
+
+    def show(self, state: RunState) -> None:
+        layers = self._ordered(state)
+        names = [lay.name for lay in layers]
+        if names != self._order:
+            keep = self.current_name
+            self.clear(columns=False)
+            for lay in layers:
+                self.add_row(*self._cells(lay, state.step), key=lay.name)
+            self._order = names
+            if keep in names:
+                self.move_cursor(row=names.index(keep), animate=False)
+            return
+        for lay in layers:
+            for (col, _), cell in zip(COLUMNS, self._cells(lay, state.step)):
+                if col in ("name", "shape"):
+                    continue
+                self.update_cell(lay.name, col, cell)
+
+    def row_text(self, name: str) -> str:
+        """The plain text of a row (for tests and the detail view)."""
+        cells = self.get_row(name)
+        return "  ".join(c.plain if isinstance(c, Text) else str(c) for c in cells)

@@ -1,0 +1,150 @@
+"""Sources (ring, run directory, fake), the run state and the headless printer: no Textual."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+
+from tui_records import alert, meta, status, step
+
+from probe.tui.headless import run_headless
+from probe.tui.sources import (
+    FakeController,
+    FakeSource,
+    JsonlFollower,
+    RingSource,
+    RunDirSource,
+    call_controller,
+    decode_nonfinite,
+    read_jsonl,
+)
+from probe.tui.state import RunState, fmt_num, sparkline
+
+
+def encode(rec) -> str:
+    """The run log's encoding: non-finite floats as strings."""
+
+    def enc(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+        if isinstance(x, dict):
+            return {k: enc(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [enc(v) for v in x]
+        return x
+
+    return json.dumps(enc(rec), allow_nan=False)
+
+
+def write_run(run_dir, records, torn: str = ""):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "meta.json").write_text(json.dumps(meta()))
+    with open(run_dir / "metrics.jsonl", "w") as fh:
+        for r in records:
+            fh.write(encode(r) + "\n")
+        fh.write(torn)
+
+
+def test_decode_nonfinite():
+    rec = decode_nonfinite({"a": "NaN", "b": ["Infinity", "-Infinity", 2.0], "c": "NaNx"})
+    assert math.isnan(rec["a"]) and rec["b"][:2] == [math.inf, -math.inf] and rec["c"] == "NaNx"
+
+
+def test_follower_skips_torn_last_line_until_complete(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    follower = JsonlFollower(path)
+    assert follower.read_new() == []  # the file does not exist yet
+    path.write_text(encode(step(1)) + "\n" + '{"type": "step", "ste')
+    recs = follower.read_new()
+    assert [r["step"] for r in recs] == [1]
+    with open(path, "a") as fh:
+        fh.write('p": 2}\n')
+    assert follower.read_new() == [{"type": "step", "step": 2}]
+    with open(path, "a") as fh:
+        fh.write("garbage line\n" + encode(step(3, norms={"fc.bias": math.nan})) + "\n")
+    recs = follower.read_new()
+    assert [r["step"] for r in recs] == [3] and follower.skipped == 1
+    assert math.isnan(recs[0]["params"]["fc.bias"]["grad_norm"])
+    assert len(read_jsonl(path)) == 3
+
+
+def test_run_dir_source_reads_meta_then_follows(tmp_path):
+    write_run(tmp_path, [step(1), step(2)], torn='{"type": "st')
+    src = RunDirSource(tmp_path)
+    recs = src.poll()
+    assert [r["type"] for r in recs] == ["meta", "step", "step"]
+    assert src.meta["run_id"] == "test-run" and src.controller is None
+    assert src.poll() == []
+    with open(tmp_path / "metrics.jsonl", "a") as fh:
+        fh.write('ep", "step": 3, "epoch": 0, "params": {}, "alerts": []}\n')
+    assert [r["step"] for r in src.poll()] == [3]
+
+
+def test_ring_source_is_thread_safe_and_bounded():
+    ring = RingSource(maxlen=50_000)
+    threads = [threading.Thread(target=lambda k=k: [ring({"type": "step", "step": k * 1000 + i})
+                                                     for i in range(1000)]) for k in range(4)]
+    seen = []
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        seen += ring.poll()
+    seen += ring.poll()
+    assert len(seen) == 4000 and len({r["step"] for r in seen}) == 4000
+    small = RingSource(maxlen=3)
+    for i in range(5):
+        small.append({"type": "step", "step": i})
+    assert [r["step"] for r in small.poll()] == [2, 3, 4] and small.dropped == 2
+
+
+def test_call_controller_picks_the_first_method():
+    ctrl = FakeController()
+    assert call_controller(ctrl, "single_step", "step_once")
+    assert not call_controller(ctrl, "explode")
+    assert not call_controller(None, "stop")
+    assert ctrl.calls == ["step_once"]
+
+
+def test_run_state_folds_records_and_flags():
+    st = RunState()
+    for r in [meta(), *(step(i) for i in range(1, 11)),
+              step(11, norms={"fc.weight": math.nan},
+                   alerts=[alert("nonfinite", "critical", "fc.weight", 11),
+                           alert("exploding", "critical", None, 11)]),
+              status("paused", 11)]:
+        st.apply(r)
+    assert st.step == 11 and st.state == "paused" and st.alert_total == 2
+    assert st.layers["fc.weight"].flag(st.step) == ("critical", "NONFINITE")
+    assert [lay.name for lay in st.flagged()] == ["fc.weight"]
+    assert math.isclose(st.steps_per_s, 10.0)
+    assert len(st.layers["conv1.weight"].norms) == 11
+
+
+def test_formatting_helpers():
+    assert fmt_num(None) == "-" and fmt_num(math.nan) == "nan" and fmt_num(math.inf) == "inf"
+    assert fmt_num(1.5e-5) == "1.50e-05"
+    assert sparkline([1, 10, 100, 1000], 4) == "▁▃▆█"
+    assert sparkline([1, math.nan, 1], 3)[1] == "!"
+
+
+def test_headless_prints_progress_and_alerts():
+    recs = [meta(), *(step(i) for i in range(1, 21)),
+            step(21, alerts=[alert("exploding", "critical", "fc.weight", 21, "norm 1e4")]),
+            status("finished", 21)]
+    out = io.StringIO()
+    st = run_headless(FakeSource(recs), every=10, out=out, poll_interval=0.01)
+    text = out.getvalue()
+    assert st.step == 21
+    assert "step 10 | epoch 0" in text and "step 20 | epoch 0" in text
+    assert "ALERT [critical] step 21 exploding fc.weight: norm 1e4" in text
+    assert "status: finished at step 21" in text
+    assert text.rstrip().endswith("done: 21 steps, 1 alerts")
+
+
+def test_headless_without_follow_stops_when_drained(tmp_path):
+    write_run(tmp_path, [step(i) for i in range(1, 6)])
+    out = io.StringIO()
+    st = run_headless(RunDirSource(tmp_path), every=2, out=out, follow=False)
+    assert st.step == 5 and "step 4 |" in out.getvalue()
