@@ -7,9 +7,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 HISTORY = 300  # points kept per series
-FLAG_TTL = 100  # steps a layer's alert flag stays up after its last alert
+# Steps a layer's alert flag stays up after its last alert: a few seconds at the demo's pace, so a
+# person sees a burst of alerts that the rules' cooldown keeps short.
+FLAG_TTL = 1000
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+# Among alerts of one severity, the flag keeps the one closer to the cause: an explosion is often
+# followed by dead units whose gradients then vanish, and the explosion is what to show.
+RULE_RANK = {"nonfinite": 4, "exploding": 3, "vanishing": 2, "dead_units": 1, "update_ratio": 0}
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -172,9 +177,11 @@ class RunState:
         step = int(alert.get("step", self.step))
         sev = alert.get("severity", "warning")
         lay.alert_count += 1
-        # A fresh alert replaces the flag unless a worse one is still up.
+        # A fresh alert replaces the flag unless a worse one (severity, then rule) is still up.
         still_up = lay.flag_rule and step - lay.flag_step <= FLAG_TTL
-        if not still_up or SEVERITY_RANK.get(sev, 2) >= SEVERITY_RANK.get(lay.flag_severity, 0):
+        rank = (SEVERITY_RANK.get(sev, 2), RULE_RANK.get(alert.get("rule"), 1))
+        current = (SEVERITY_RANK.get(lay.flag_severity, 0), RULE_RANK.get(lay.flag_rule, 1))
+        if not still_up or rank >= current:
             lay.flag_rule = alert.get("rule", "alert")
             lay.flag_severity = sev
             lay.flag_step = step

@@ -7,6 +7,8 @@ import math
 
 import pytest
 
+from probe.tui.state import FLAG_TTL
+
 pytest.importorskip("textual")
 
 from tui_records import alert, meta, status, step  # noqa: E402
@@ -142,6 +144,19 @@ def test_injected_alerts_flag_layers_and_fill_the_alerts_panel():
     run(go())
 
 
+def test_a_later_milder_alert_does_not_hide_an_explosion():
+    async def go():
+        src, _, app = make()
+        async with app.run_test(size=SIZE) as pilot:
+            src.push(step(21, alerts=[alert("exploding", "warning", "fc.bias", 21)]))
+            src.push(step(22, alerts=[alert("vanishing", "warning", "fc.bias", 22),
+                                      alert("update_ratio", "warning", "fc.bias", 22)]))
+            await settle(pilot, app)
+            assert "EXPLODING" in app.query_one(LayerTable).row_text("fc.bias")
+
+    run(go())
+
+
 def test_flags_expire_after_quiet_steps():
     async def go():
         src, _, app = make()
@@ -149,7 +164,8 @@ def test_flags_expire_after_quiet_steps():
             src.push(step(21, alerts=[alert("exploding", "critical", "fc.bias", 21)]))
             await settle(pilot, app)
             assert "EXPLODING" in app.query_one(LayerTable).row_text("fc.bias")
-            src.push(*(step(i) for i in range(22, 130)))
+            quiet_until = 22 + FLAG_TTL + 10
+            src.push(*(step(i) for i in range(22, quiet_until)))
             await settle(pilot, app)
             assert app.query_one(LayerTable).row_text("fc.bias").endswith("ok")
 
