@@ -10,6 +10,7 @@ stopped. ``RecordBuffer`` is the in-memory sink the UI reads from.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -236,9 +237,11 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     Each batch is ``(inputs, targets)``; the step is ``loss_fn(model(inputs), targets)``,
     backward, ``monitor.after_backward(loss)``, ``optimizer.step()``. Between steps the
     ``controller`` is honoured (pause / single step / stop / lr scaling). ``run_dir`` writes a
-    run directory. ``headless`` prints ``step ... loss ...`` every ``print_every`` steps and each
-    alert to ``out`` (stdout). ``callbacks``: callables ``cb(record)`` after each monitored step.
-    A rule with the ``stop`` policy raises ``TrainingStopped`` after the final status is written.
+    run directory; it defaults to ``$PROBE_RUN_DIR``, which ``probe run SCRIPT.py`` sets so that
+    the UI follows the script's training. ``headless`` prints ``step ... loss ...`` every
+    ``print_every`` steps and each alert to ``out`` (stdout). ``callbacks``: callables
+    ``cb(record)`` after each monitored step. A rule with the ``stop`` policy raises
+    ``TrainingStopped`` after the final status is written.
 
         >>> import probe, probe.nn as nn, probe.optim as optim
         >>> from probe.utils.data import DataLoader, TensorDataset
@@ -253,6 +256,8 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     controller = controller or TrainingController()
     sinks = list(sinks)
     writer = None
+    if run_dir is None:
+        run_dir = os.environ.get("PROBE_RUN_DIR") or None
     if run_dir is not None:
         from .runlog import RunWriter  # noqa: PLC0415
 
