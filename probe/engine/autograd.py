@@ -1047,8 +1047,3 @@ def _private_buffer(grad):
                 and sys.getrefcount(base) <= _UNSHARED_BASE_REFCOUNT):
             return grad
     return grad.copy()
-
-
-def _set_anomaly(enabled: bool, check_nan: bool = True):
-    STATE.anomaly = enabled
-    STATE.anomaly_check_nan = check_nan

@@ -14,7 +14,6 @@ import numpy as np
 from . import dtypes as _dt
 from .backend import CPU
 from .formatting import default_dtype_suffix_needed, format_tensor
-from .grad_mode import STATE
 from .hooks import HookDict, RemovableHandle
 
 _new = object.__new__
@@ -528,7 +527,3 @@ def _wrap_dim(dim, ndim):
 def is_tensor(obj) -> bool:
     """True for probe tensors (and Parameters)."""
     return isinstance(obj, Tensor)
-
-
-def grad_enabled_and_requires(*tensors) -> bool:
-    return STATE.enabled and any(t._requires_grad for t in tensors)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import dtypes as _dt
@@ -12,10 +10,6 @@ from ..tensor import Tensor, _wrap, _wrap_dim
 
 PY_SCALARS = (bool, int, float, complex)
 _from_np = _dt._BY_NUMPY
-
-
-def is_scalar(x) -> bool:
-    return isinstance(x, numbers.Number) and not isinstance(x, np.ndarray)
 
 
 def as_operand(x, like: Tensor):
@@ -82,6 +76,6 @@ def shape_arg(size):
 
 
 __all__ = [
-    "Op", "Tensor", "_wrap", "_wrap_dim", "as_operand", "cast", "is_scalar", "normalize_dims",
+    "Op", "Tensor", "_wrap", "_wrap_dim", "as_operand", "cast", "normalize_dims",
     "priority", "promote_operands", "shape_arg",
 ]
