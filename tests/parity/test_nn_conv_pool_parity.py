@@ -14,6 +14,9 @@ from probe.nn.modules import conv as conv_layers
 from probe.nn.modules import pooling as pool_layers
 
 torch = pytest.importorskip("torch")
+
+from harness import compare  # noqa: E402
+
 TF = torch.nn.functional
 
 PROBE_F = {name: getattr(PC, name) for name in PC.__all__} | {
@@ -24,37 +27,9 @@ def _tol(dtype_name):
     return (2e-4, 2e-4) if dtype_name == "float32" else (1e-10, 1e-10)
 
 
-def _outputs(out):
-    return list(out) if isinstance(out, tuple) else [out]
-
-
-def _run(lib, fn, arrays, dtype_name, seed=7):
-    dtype = getattr(lib, dtype_name)
-    inputs = [lib.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
-    outs = _outputs(fn(lib, *inputs))
-    diff = [o for o in outs if o.requires_grad]
-    rng = np.random.default_rng(seed)
-    grads = [lib.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype) for o in diff]
-    lib.autograd.backward(diff, grads)
-    return {
-        "values": [o.detach().numpy().copy() for o in outs],
-        "dtypes": [str(o.dtype).split(".")[-1] for o in outs],
-        "names": [None if o.grad_fn is None else type(o.grad_fn).__name__ for o in outs],
-        "grads": [t.grad.numpy().copy() for t in inputs],
-    }
-
-
 def _compare(fn, arrays, dtype_name):
-    got = _run(probe, fn, arrays, dtype_name)
-    want = _run(torch, fn, arrays, dtype_name)
     rtol, atol = _tol(dtype_name)
-    assert got["dtypes"] == want["dtypes"]
-    assert got["names"] == want["names"]
-    for g, w in zip(got["values"], want["values"], strict=True):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    compare(fn, arrays, dtype_name, rtol=rtol, atol=atol)
 
 
 def _functional(lib, name):

@@ -3,8 +3,6 @@ shapes, grad_fn names and gradients in float32 and float64; padding/upsampling l
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,9 @@ from probe.nn.modules import pixelshuffle as shuffle_layers
 from probe.nn.modules import upsampling as upsampling_layers
 
 torch = pytest.importorskip("torch")
+
+from harness import compare  # noqa: E402
+
 TF = torch.nn.functional
 
 DTYPES = ["float32", "float64"]
@@ -25,33 +26,10 @@ def _tol(dtype_name):
     return (1e-5, 1e-5) if dtype_name == "float32" else (1e-12, 1e-12)
 
 
-def _run(lib, fn, arrays, dtype_name):
-    dtype = getattr(lib, dtype_name)
-    inputs = [lib.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = fn(lib, *inputs)
-    g = np.random.default_rng(5).standard_normal(tuple(out.shape))
-    out.backward(lib.tensor(g, dtype=out.dtype))
-    return {
-        "value": out.detach().numpy().copy(),
-        "dtype": str(out.dtype).split(".")[-1],
-        "name": type(out.grad_fn).__name__,
-        "grads": [t.grad.numpy().copy() for t in inputs],
-    }
-
-
 def _compare(fn, arrays, dtype_name, check_name=True):
-    got = _run(probe, fn, arrays, dtype_name)
-    want = _run(torch, fn, arrays, dtype_name)
     rtol, atol = _tol(dtype_name)
-    assert got["dtype"] == want["dtype"]
-    if check_name:
-        assert got["name"] == want["name"]
-    assert got["value"].shape == want["value"].shape
-    np.testing.assert_allclose(got["value"], want["value"], rtol=rtol, atol=atol)
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    compare(fn, arrays, dtype_name, rtol=rtol, atol=atol, grad_seed=5, check_names=check_name,
+            quiet=True)
 
 
 def _f(lib, name):

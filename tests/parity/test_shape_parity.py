@@ -10,49 +10,13 @@ import probe
 
 torch = pytest.importorskip("torch")
 
-
-def _run(lib, fn, arrays, dtype_name):
-    dtype = getattr(lib, dtype_name)
-    inputs = []
-    for a in arrays:
-        if a.dtype.kind == "f":
-            inputs.append(lib.tensor(a, dtype=dtype, requires_grad=True))
-        else:
-            inputs.append(lib.tensor(a))
-    out = fn(lib, *inputs)
-    outs = list(out) if isinstance(out, tuple | list) else [out]
-    diff = [o for o in outs if o.requires_grad]
-    rng = np.random.default_rng(7)
-    grads = [lib.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype) for o in diff]
-    if diff:
-        lib.autograd.backward(diff, grads)
-    return {
-        "values": [o.detach().numpy().copy() for o in outs],
-        "dtypes": [str(o.dtype).split(".")[-1] for o in outs],
-        "shapes": [tuple(o.shape) for o in outs],
-        "names": [None if o.grad_fn is None else type(o.grad_fn).__name__ for o in outs],
-        "grads": [None if t.grad is None else t.grad.numpy().copy() for t in inputs
-                  if t.requires_grad],
-    }
+from harness import compare  # noqa: E402
 
 
 def _compare(fn, shapes, dtype_name, seed=0, int_arrays=()):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in shapes] + [np.asarray(a) for a in int_arrays]
-    got = _run(probe, fn, arrays, dtype_name)
-    want = _run(torch, fn, arrays, dtype_name)
-    tol = 1e-5 if dtype_name == "float32" else 1e-10
-    assert got["shapes"] == want["shapes"]
-    assert got["dtypes"] == want["dtypes"]
-    assert got["names"] == want["names"]
-    for g, w in zip(got["values"], want["values"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-    assert len(got["grads"]) == len(want["grads"])
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        assert (g is None) == (w is None)
-        if g is not None:
-            assert g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    compare(fn, arrays, dtype_name)
 
 
 CASES = {
