@@ -157,6 +157,8 @@ def cmd_demo(args) -> int:
     except ImportError as exc:
         print(f"probe demo: the demo job is not available ({exc})", file=sys.stderr)
         return 1
+    if not args.headless:
+        return _demo_ui(demo_mod, args.steps)
     ring = RingSource(label="demo (in-process)")
     job = demo_mod.DemoJob(sinks=[ring])
     controller = job.controller
@@ -166,19 +168,33 @@ def cmd_demo(args) -> int:
     ring.thread = thread
     thread.start()
     try:
-        if args.headless:
-            from probe.tui.headless import run_headless
+        from probe.tui.headless import run_headless
 
-            run_headless(ring, every=args.every)
-        else:
-            extra = {"e": ("explode: learning rate x100", job.explode),
-                     "v": ("vanish: shrink the gradients", job.vanish)}
-            _open_ui(ring, extra_keys=extra, title="probe demo")
+        run_headless(ring, every=args.every)
     except KeyboardInterrupt:
         pass
     finally:
         _stop(controller)
         thread.join(JOIN_TIMEOUT)
+    return 0
+
+
+def _demo_ui(demo_mod, max_steps) -> int:
+    # Textual's redraws are pure Python and hold the GIL: the trainer runs in a child process
+    # (started before the app exists) and streams its records over a pipe.
+    from probe.tui.sources import ProcessSource
+
+    source = ProcessSource(demo_mod.demo_child, kwargs={"max_steps": max_steps, "quiet": True},
+                           label="demo (child process)")
+    controller = source.controller
+    try:
+        extra = {"e": ("explode: learning rate x100", controller.explode),
+                 "v": ("vanish: shrink the gradients", controller.vanish)}
+        _open_ui(source, extra_keys=extra, title="probe demo")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close(JOIN_TIMEOUT / 2)
     return 0
 
 

@@ -19,7 +19,7 @@ import threading
 from .driver import RecordBuffer, TrainingController, fit
 from .stats import GradientMonitor
 
-__all__ = ["DemoJob", "make_model"]
+__all__ = ["DemoJob", "demo_child", "make_model"]
 
 
 def make_model():
@@ -116,3 +116,93 @@ def _model_for(size):
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(16 * side * side, 64), nn.ReLU(), nn.Linear(64, 10),
     )
+
+
+def demo_child(records, commands, max_steps=None, quiet: bool = False, batch_interval=0.05,
+               maxlen: int = 20000, **job_kwargs) -> None:
+    """Entry point of the demo trainer in a child process (see ``probe.tui.sources.ProcessSource``).
+
+    Records go to the parent over ``records`` (a ``multiprocessing`` connection) in batches (lists)
+    sent by a sender thread, so a slow reader never blocks a training step (the oldest unsent
+    records are dropped past ``maxlen``). Commands ``(name, *args)`` arrive over ``commands``:
+    ``pause``, ``resume``, ``toggle_pause``, ``step_once``, ``stop``, ``scale_lr(factor)``,
+    ``explode`` and ``vanish``; they take effect between steps. The child stops training when
+    the parent goes away (EOF on ``commands`` or a changed parent pid). ``quiet`` sends the child's
+    stdout/stderr to ``/dev/null`` (they would scribble over the parent's UI).
+    """
+    import collections  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    ppid = os.getppid()
+    cond = threading.Condition()
+    pending: collections.deque = collections.deque()
+    done = threading.Event()
+
+    def sink(record):
+        with cond:
+            if len(pending) >= maxlen:
+                pending.popleft()
+            pending.append(record)
+
+    job = DemoJob(sinks=[sink], **job_kwargs)
+
+    def send_loop():
+        while True:
+            finishing = done.is_set()
+            with cond:
+                if not pending and not finishing:
+                    cond.wait(batch_interval)
+                batch = list(pending)
+                pending.clear()
+            if batch:
+                try:
+                    records.send(batch)
+                except (OSError, ValueError):  # the parent is gone
+                    job.controller.stop("monitor disconnected")
+                    return
+            if finishing:
+                return
+            if not batch:
+                done.wait(batch_interval)
+
+    def command_loop():
+        ctl = job.controller
+        while not done.is_set():
+            try:
+                if not commands.poll(0.25):
+                    if os.getppid() != ppid:
+                        ctl.stop("parent exited")
+                        return
+                    continue
+                cmd = commands.recv()
+            except (EOFError, OSError):
+                ctl.stop("parent exited")
+                return
+            name, args = (cmd[0], tuple(cmd[1:])) if isinstance(cmd, (tuple, list)) else (cmd, ())
+            if name in ("pause", "resume", "toggle_pause", "step_once", "stop", "scale_lr"):
+                getattr(ctl, name)(*args)
+            elif name in ("explode", "vanish"):
+                getattr(job, name)(*args)
+
+    sender = threading.Thread(target=send_loop, name="probe-demo-sender", daemon=True)
+    listener = threading.Thread(target=command_loop, name="probe-demo-commands", daemon=True)
+    sender.start()
+    listener.start()
+    try:
+        job.run(max_steps=max_steps)
+    except Exception:  # noqa: BLE001 - fit already sent a "failed" status record
+        pass
+    finally:
+        done.set()
+        with cond:
+            cond.notify_all()
+        sender.join(5.0)
+        try:
+            records.close()
+        except OSError:
+            pass

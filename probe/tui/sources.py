@@ -249,6 +249,155 @@ class ProcessController:
         return self.process.poll()
 
 
+class ChildController:
+    """The controller of a :class:`ProcessSource`: sends ``(name, *args)`` commands to the child
+    process, which applies them to its ``TrainingController`` between steps. Never blocks.
+
+    ``paused`` is what was last requested, corrected by the child's status records."""
+
+    can_step = True
+
+    def __init__(self, source: ProcessSource):
+        self._source = source
+        self.paused = False
+
+    def send(self, name: str, *args) -> bool:
+        return self._source.send(name, *args)
+
+    def pause(self) -> None:
+        self.paused = True
+        self.send("pause")
+
+    def resume(self) -> None:
+        self.paused = False
+        self.send("resume")
+
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def step_once(self) -> None:
+        self.send("step_once")
+
+    def stop(self) -> None:
+        self.send("stop")
+
+    def scale_lr(self, factor: float) -> None:
+        self.send("scale_lr", float(factor))
+
+    def explode(self) -> None:
+        self.send("explode")
+
+    def vanish(self) -> None:
+        self.send("vanish")
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        return self._source.close(timeout)
+
+
+class ProcessSource(Source):
+    """Records from a trainer running in a child process (``multiprocessing``), so that the UI
+    and the trainer do not share a GIL.
+
+    ``target(records, commands, *args, **kwargs)`` runs in the child (for instance
+    ``probe.monitor.demo.demo_child``): it sends lists of records over ``records`` and obeys the
+    ``(name, *args)`` commands that ``controller`` sends over ``commands``. ``poll()`` never
+    blocks. ``close()`` stops the child: a stop command, then a bounded wait, then SIGTERM, then
+    SIGKILL. Start it before any threads exist when ``start_method`` is ``"fork"`` (the default
+    is ``"spawn"``, which is always safe).
+    """
+
+    def __init__(self, target, *, args=(), kwargs=None, label: str = "child process",
+                 start_method: str = "spawn", max_batches: int = 1000):
+        import multiprocessing  # noqa: PLC0415
+
+        ctx = multiprocessing.get_context(start_method)
+        self.label = label
+        self.meta = None
+        self.max_batches = max_batches
+        self.controller = ChildController(self)
+        self._eof = False
+        self._closed = False
+        rec_r, rec_w = ctx.Pipe(duplex=False)
+        cmd_r, cmd_w = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=target, args=(rec_w, cmd_r, *args),
+                                   kwargs=dict(kwargs or {}), name=f"probe-{label}", daemon=True)
+        self.process.start()
+        # The child holds its own copies: closing ours lets each side see EOF when the other dies.
+        rec_w.close()
+        cmd_r.close()
+        self._records = rec_r
+        self._commands = cmd_w
+
+    def send(self, name: str, *args) -> bool:
+        """Send a command to the child; False when it is gone."""
+        if self._closed:
+            return False
+        try:
+            self._commands.send((name, *args))
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _drain(self, limit: int | None = None) -> list[dict]:
+        out: list[dict] = []
+        n = 0
+        while not self._eof and (limit is None or n < limit):
+            try:
+                if not self._records.poll(0):
+                    break
+                batch = self._records.recv()
+            except (EOFError, OSError, ValueError):
+                self._eof = True
+                break
+            n += 1
+            out.extend(batch if isinstance(batch, list) else [batch])
+        return out
+
+    def poll(self) -> list[dict]:
+        if self._closed:
+            return []
+        out = self._drain(self.max_batches)
+        for r in out:
+            kind = r.get("type")
+            if kind == "meta":
+                self.meta = r
+            elif kind == "status":
+                self.controller.paused = r.get("state") == "paused"
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return self._eof or self._closed or (not self.process.is_alive()
+                                             and not self._records.poll(0))
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """Stop the child and wait for it (bounded), escalating to SIGTERM and SIGKILL; returns its
+        exit code. Records still in flight are discarded."""
+        import time  # noqa: PLC0415
+
+        if self.process.is_alive():
+            self.send("stop")
+            deadline = time.monotonic() + timeout
+            while self.process.is_alive() and time.monotonic() < deadline:
+                self._drain(100)  # keep the pipe flowing so the child's sender never blocks
+                self.process.join(0.05)
+            for escalate in (self.process.terminate, self.process.kill):
+                if not self.process.is_alive():
+                    break
+                escalate()
+                self.process.join(min(timeout, 2.0))
+        self._closed = True
+        for conn in (self._commands, self._records):
+            try:
+                conn.close()
+            except OSError:
+                pass
+        return self.process.exitcode
+
+
 class FakeController:
     """Records the calls made to it; for tests and for driving a FakeSource by hand."""
 
@@ -313,5 +462,6 @@ def call_controller(controller, *names: str) -> bool:
     return False
 
 
-__all__ = ["FakeController", "FakeSource", "JsonlFollower", "ProcessController", "RingSource",
+__all__ = ["ChildController", "FakeController", "FakeSource", "JsonlFollower", "ProcessController",
+           "ProcessSource", "RingSource",
            "RunDirSource", "Source", "call_controller", "decode_nonfinite", "read_jsonl"]

@@ -13,7 +13,7 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 class AlertsPanel(Static):
     """Shows the most recent alerts (``max_lines``), newest on top."""
 
-    def __init__(self, max_lines: int = 200, **kw):
+    def __init__(self, max_lines: int = 50, **kw):
         super().__init__("", **kw)
         self.max_lines = max_lines
         self.lines: list[str] = []
