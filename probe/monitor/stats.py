@@ -63,6 +63,14 @@ def _sq(xp, flat):
     return xp.dot(flat, flat) if flat.size else xp.zeros((), flat.dtype)
 
 
+def _sq_fast(array):
+    """Squared L2 norm of any-shaped NumPy/CuPy array as a 0-d device value (one BLAS dot)."""
+    if not array.size:
+        return array.sum()  # 0-d zero of the array's dtype, on its device
+    flat = array.reshape(-1)
+    return flat.dot(flat)
+
+
 class GradientMonitor:
     """Record per-parameter gradient statistics each ``every`` steps and check health rules.
 
@@ -168,14 +176,14 @@ class GradientMonitor:
                 versions.append(None)
                 continue
             data = g._data
-            xp = g._device.xp
             flat = data.reshape(-1)
             grads.append(data)
             versions.append(g._vc[0])
             if flat.size:
-                values += (_sq(xp, flat), flat.max(), flat.min())
+                # ndarray.dot skips np.dot's dispatch; the same call works for CuPy arrays.
+                values += (flat.dot(flat), flat.max(), flat.min())
             else:
-                zero = xp.zeros((), data.dtype)
+                zero = g._device.xp.zeros((), data.dtype)
                 values += (zero, zero, zero)
         self._grads, self._grad_values, self._versions = grads, values, versions
 
@@ -303,11 +311,10 @@ class GradientMonitor:
                     continue
                 buf, wsq_before = before
                 w = p._data
-                pxp = p._device.xp
-                pxp.subtract(w, buf, out=buf)
-                wsq = _sq(pxp, w.reshape(-1))
+                p._device.xp.subtract(w, buf, out=buf)
+                wsq = _sq_fast(w)
                 after_sq[i] = (w, p._vc[0], wsq)
-                values += (_sq(pxp, buf.reshape(-1)), wsq_before, wsq)
+                values += (_sq_fast(buf), wsq_before, wsq)
         elif not updated:
             for p, g in zip(self.params, self._grads):
                 if g is not None:
