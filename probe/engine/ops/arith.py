@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import dtypes as _dt
 from ._common import Op, Tensor, as_operand, promote_operands
+from .inplace import maybe_out as _maybe_out
 
 _FLOAT_KINDS = "fc"
 
@@ -504,15 +505,6 @@ def atan2(input, other, *, out=None):
 
 
 arctan2 = atan2
-
-
-def _maybe_out(result, out):
-    """Support the ``out=`` keyword: copy into ``out`` (resized like PyTorch) and return it."""
-    if out is None:
-        return result
-    from .inplace import copy_into_out  # noqa: PLC0415
-
-    return copy_into_out(out, result)
 
 
 # Operator support ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ..autograd import Op, _device_mismatch_msg
 from ..grad_mode import STATE
 from ..tensor import Tensor, _wrap
 from ._common import cast, priority
+from .inplace import maybe_out as _maybe_out
 
 _FLOAT_KINDS = "fc"
 _NUMBERS = (bool, int, float, complex)
@@ -113,14 +114,6 @@ def _invalid_args(name, input, other):
         " * (Tensor input, Tensor other, *, Tensor out = None)\n"
         " * (Tensor input, Number other, *, Tensor out = None)\n"
     )
-
-
-def _maybe_out(result, out):
-    if out is None:
-        return result
-    from .inplace import copy_into_out  # noqa: PLC0415
-
-    return copy_into_out(out, result)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ..backend import to_device_array, xp_of
 from ..grad_mode import STATE
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .inplace import apply_inplace, check_inplace
+from .inplace import maybe_out as _maybe_out
 from .shape import (
     _COLONS,
     INTERNAL_OVERLAP_MSG,
@@ -1326,14 +1327,6 @@ def put(input, index, source, accumulate=False):
 def put_(self, index, source, accumulate=False):
     """In-place ``put``."""
     return apply_inplace(self, lambda old, s: put(old, index, s, accumulate), source)
-
-
-def _maybe_out(result, out):
-    if out is None:
-        return result
-    from .inplace import copy_into_out  # noqa: PLC0415
-
-    return copy_into_out(out, result)
 
 
 # ---------------------------------------------------------------------------------------------

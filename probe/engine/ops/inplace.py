@@ -266,6 +266,13 @@ class _no_grad:
         STATE.enabled = self.prev
 
 
+def maybe_out(result: Tensor, out) -> Tensor:
+    """Support an op's ``out=`` keyword: ``result`` itself, or copied into ``out``."""
+    if out is None:
+        return result
+    return copy_into_out(out, result)
+
+
 def copy_into_out(out: Tensor, result: Tensor) -> Tensor:
     """Write ``result`` into the ``out=`` tensor, resizing it when its size differs (as PyTorch)."""
     if not isinstance(out, Tensor):

@@ -18,6 +18,7 @@ from ..autograd import Op, _device_mismatch_msg
 from ..grad_mode import STATE
 from ..tensor import Tensor
 from .inplace import _check_broadcast_to, apply_inplace, check_inplace
+from .inplace import maybe_out as _maybe_out
 
 _FLOAT_KINDS = "fc"
 _CATEGORY = {"b": _dt.BOOL, "u": _dt.INTEGER, "i": _dt.INTEGER, "f": _dt.FLOATING,
@@ -766,14 +767,6 @@ def _ipow(self, other):
 
 def _imod(self, other):
     return remainder_(self, other)
-
-
-def _maybe_out(result, out):
-    if out is None:
-        return result
-    from .inplace import copy_into_out  # noqa: PLC0415
-
-    return copy_into_out(out, result)
 
 
 TENSOR_METHODS = {

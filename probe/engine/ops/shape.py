@@ -24,6 +24,7 @@ from ..backend import xp_of
 from ..tensor import Size, Tensor, _wrap, _wrap_dim
 from ._common import cast
 from .conversion import Clone
+from .inplace import maybe_out as _maybe_out
 
 # ``_COLONS[d]`` is the index prefix that skips ``d`` dimensions.
 _COLONS = tuple((slice(None),) * i for i in range(65))
@@ -1664,14 +1665,6 @@ def unfold(input, dimension, size, step):
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
     return Unfold.apply(input, d, _int(size), _int(step))
-
-
-def _maybe_out(result, out):
-    if out is None:
-        return result
-    from .inplace import copy_into_out  # noqa: PLC0415
-
-    return copy_into_out(out, result)
 
 
 # ---------------------------------------------------------------------------------------------
