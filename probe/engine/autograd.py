@@ -679,7 +679,7 @@ def _make_root_grads(tensors, grad_tensors):
 
 
 def _size_str(t):
-    return f"torch.Size({list(t._data.shape)})"
+    return repr(_tensor_mod.Size(t._data.shape))  # probe.Size([...]), as every other message
 
 
 def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
