@@ -146,6 +146,11 @@ def to_dtype(d) -> dtype:
     return from_numpy_dtype(d)
 
 
+def short_name(np_dtype) -> str:
+    """PyTorch's short type name of a NumPy dtype ("Float", "Long"...), as error messages use."""
+    return _BY_NUMPY[np.dtype(np_dtype)]._short_name
+
+
 def numpy_dtype(d: dtype):
     """The NumPy dtype that stores ``d``; bfloat16 has none in NumPy."""
     if d.np_dtype is None:

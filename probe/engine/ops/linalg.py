@@ -48,7 +48,7 @@ _CPP_NAMES = {
 
 
 def _short(arr):
-    return _from_np[arr.dtype]._short_name
+    return _dt.short_name(arr.dtype)
 
 
 def _m1m2_dtype_error(a, b):

@@ -168,7 +168,7 @@ def _np_dtype(dtype):
 
 
 def _short(t):
-    return _dt._BY_NUMPY[t._data.dtype]._short_name
+    return _dt.short_name(t._data.dtype)
 
 
 def _along(axis, ndim, n, xp, dtype=None):

@@ -119,7 +119,7 @@ def _size_warning(input, target):
 
 
 def _short(t):
-    return _dt._BY_NUMPY[t._data.dtype]._short_name
+    return _dt.short_name(t._data.dtype)
 
 
 def _float_only(input, kernel):
