@@ -6,7 +6,7 @@ The user's ``forward`` runs on Tensors with grad recording off; the node it leav
 
 from __future__ import annotations
 
-from .autograd import Node, _sequence
+from .autograd import _FREED, Node, _sequence
 from .grad_mode import STATE
 from .tensor import Tensor, _wrap
 
@@ -53,7 +53,7 @@ class FunctionCtx(Node):
     @property
     def saved_tensors(self):
         saved = self._saved
-        if saved is _FREED_MARK[0]:
+        if saved is _FREED:
             from .autograd import BACKWARD_TWICE_MSG  # noqa: PLC0415
 
             raise RuntimeError(BACKWARD_TWICE_MSG)
@@ -107,18 +107,6 @@ class FunctionCtx(Node):
             else:
                 out.append(r if tensor_mode else r._data)
         return tuple(out)
-
-
-_FREED_MARK = [None]
-
-
-def _init_freed_mark():
-    from .autograd import _FREED  # noqa: PLC0415
-
-    _FREED_MARK[0] = _FREED
-
-
-_init_freed_mark()
 
 
 class _FunctionMeta(type):
