@@ -26,6 +26,8 @@ class Adagrad(Optimizer):
     tensor([ 0.9000, -1.9000], requires_grad=True)
     """
 
+    _reports_updates = True
+
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
         _check_lr(lr)
@@ -122,5 +124,4 @@ class Adagrad(Optimizer):
             xp.add(b, eps, out=b)
             xp.multiply(g, -clr, out=a)  # in place when ``g`` is already ``a``
             xp.divide(a, b, out=a)
-            xp.add(x, a, out=x)
-            p._vc[0] += 1
+            self._apply_update(p, x, a)

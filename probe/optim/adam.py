@@ -65,6 +65,8 @@ class Adam(Optimizer):
     tensor([ 0.9000, -1.9000], requires_grad=True)
     """
 
+    _reports_updates = True
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
@@ -131,8 +133,13 @@ class Adam(Optimizer):
             step = float(step_t._data)
             a = scratch(x, 0)
             b = scratch(x, 1)
+            decay = None
             if weight_decay != 0:
                 if decoupled:
+                    if self._update_observers:
+                        # Observers see the whole change: the decay plus the Adam step.
+                        decay = scratch(x, 2)
+                        xp.multiply(x, -lr * weight_decay, out=decay)
                     xp.multiply(x, 1 - lr * weight_decay, out=x)
                     if maximize:
                         xp.negative(g, out=a)
@@ -168,8 +175,9 @@ class Adam(Optimizer):
             xp.add(b, eps, out=b)
             xp.multiply(m, -step_size, out=a)
             xp.divide(a, b, out=a)
-            xp.add(x, a, out=x)
-            p._vc[0] += 1
+            if decay is not None:
+                xp.add(decay, a, out=decay)
+            self._apply_update(p, x, a, reported=decay)
 
 
 def _init_adam_state(param_state, p, amsgrad):

@@ -192,6 +192,7 @@ class Optimizer:
         self._optimizer_load_state_dict_pre_hooks = _HookRegistry()
         self._optimizer_load_state_dict_post_hooks = _HookRegistry()
         self._scratch_buffers = {}
+        self._update_observers = _HookRegistry()
 
         if isinstance(params, Tensor):
             raise TypeError(
@@ -223,6 +224,8 @@ class Optimizer:
                 setattr(self, name, _HookRegistry())
         if "_scratch_buffers" not in self.__dict__:
             self._scratch_buffers = {}
+        if "_update_observers" not in self.__dict__:
+            self._update_observers = _HookRegistry()
         self.defaults.setdefault("differentiable", False)
 
     def __repr__(self):
@@ -359,6 +362,31 @@ class Optimizer:
 
     def _update_group(self, group) -> None:
         raise NotImplementedError
+
+    # Optimizers whose every step goes through ``_apply_update`` (so observers see each update).
+    _reports_updates = False
+
+    def _apply_update(self, p, x, update, reported=None) -> None:
+        """``x += update`` for parameter ``p`` (``x`` is ``p``'s array or its real view): bumps
+        ``p``'s version counter and shows the step's whole change to the update observers
+        (``reported``, when the step changed ``x`` before this, as AdamW's decay does)."""
+        p._device.xp.add(x, update, out=x)
+        p._vc[0] += 1
+        observers = self._update_observers
+        if observers:
+            change = update if reported is None else reported
+            for observe in observers.values():
+                observe(p, change)
+
+    def _register_update_observer(self, observer) -> RemovableHandle:
+        """Call ``observer(param, update_array)`` with each update a step adds to a parameter
+        (probe-only; PyTorch has no such hook). ``probe.monitor`` measures the applied update
+        this way instead of copying the weights before the step and subtracting after. The array
+        is a scratch buffer: read it during the call, do not keep it. Only optimizers whose class
+        sets ``_reports_updates`` call it for every update they make."""
+        handle = RemovableHandle(self._update_observers)
+        self._update_observers[handle.id] = observer
+        return handle
 
     def _scratch(self, array, slot=0):
         """A buffer shaped like ``array`` (same dtype and array module) for intermediate

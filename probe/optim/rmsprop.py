@@ -28,6 +28,8 @@ class RMSprop(Optimizer):
     tensor([ 0.9000, -1.9000], requires_grad=True)
     """
 
+    _reports_updates = True
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False):
@@ -129,9 +131,7 @@ class RMSprop(Optimizer):
                 xp.divide(g, avg, out=b)
                 xp.add(buf, b, out=buf)
                 xp.multiply(buf, -lr, out=b)
-                xp.add(x, b, out=x)
             else:
                 xp.multiply(g, -lr, out=b)
                 xp.divide(b, avg, out=b)
-                xp.add(x, b, out=x)
-            p._vc[0] += 1
+            self._apply_update(p, x, b)

@@ -46,6 +46,8 @@ class SGD(Optimizer):
 
     _tensor_step = False
 
+    _reports_updates = True
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
                  fused=None):
@@ -142,5 +144,4 @@ class SGD(Optimizer):
             if a is None:
                 a = scratch(x, 0)
             xp.multiply(g, -lr, out=a)
-            xp.add(x, a, out=x)
-            p._vc[0] += 1
+            self._apply_update(p, x, a)
