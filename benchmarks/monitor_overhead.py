@@ -1,8 +1,10 @@
 """Overhead of ``GradientMonitor`` on a training step.
 
-    python benchmarks/monitor_overhead.py [--repeat 200] [--rounds 7] [--every 1] [--device cpu]
+    python benchmarks/monitor_overhead.py [--model mlp|cnn] [--repeat 200] [--rounds 7] [--every 1]
+                                          [--device cpu]
 
-MLP 784-256-128-10 (ReLU), cross-entropy, batch 128, SGD with momentum 0.9. Times the plain step
+``mlp``: MLP 784-256-128-10 (ReLU), batch 128; ``cnn``: the ``probe demo`` CNN on 1x16x16 images,
+batch 32. Cross-entropy, SGD with momentum 0.9. Times the plain step
 and the same step with a monitor (``every`` steps; default rules; no sinks) in alternating
 rounds, and prints the best-of-rounds medians and the overhead in percent (the aim is < 5%).
 """
@@ -21,16 +23,21 @@ import probe  # noqa: E402
 import probe.nn as nn  # noqa: E402
 import probe.optim as optim  # noqa: E402
 from probe.monitor import GradientMonitor  # noqa: E402
+from probe.monitor.demo import make_model as make_demo_model  # noqa: E402
 
 
-def make(device, monitored, every):
+def make(kind, device, monitored, every):
     probe.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                          nn.Linear(128, 10)).to(device)
+    if kind == "mlp":
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                              nn.Linear(128, 10)).to(device)
+        x = probe.randn(128, 784, device=device)
+    else:
+        model = make_demo_model().to(device)
+        x = probe.randn(32, 1, 16, 16, device=device)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     monitor = GradientMonitor(model, opt, every=every) if monitored else None
-    x = probe.randn(128, 784, device=device)
-    y = probe.randint(0, 10, (128,), device=device)
+    y = probe.randint(0, 10, (x.shape[0],), device=device)
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
@@ -57,13 +64,14 @@ def median(fn, repeat):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    steps = {"plain": make(args.device, False, args.every),
-             "monitored": make(args.device, True, args.every)}
+    steps = {"plain": make(args.model, args.device, False, args.every),
+             "monitored": make(args.model, args.device, True, args.every)}
     for step in steps.values():
         for _ in range(20):
             step()
@@ -72,7 +80,7 @@ def main(argv=None):
         for name, step in steps.items():
             best[name] = min(best[name], median(step, args.repeat))
     overhead = (best["monitored"] / best["plain"] - 1) * 100
-    print(f"device {args.device}, every={args.every}")
+    print(f"{args.model}, device {args.device}, every={args.every}")
     print(f"plain step      {best['plain'] * 1e3:8.3f} ms")
     print(f"monitored step  {best['monitored'] * 1e3:8.3f} ms")
     print(f"overhead        {overhead:8.1f} %")

@@ -1,9 +1,13 @@
 """``GradientMonitor``: per-parameter gradient, weight and update statistics for each training step.
 
 The monitor attaches to the optimizer's step hooks (``register_step_pre_hook`` /
-``register_step_post_hook``): before the step it takes the gradient reductions and a copy of the
-weights, after the step it measures the update that was actually applied (so the update:weight
-ratio is right for Adam and friends too). Every reduction stays on the device until one
+``register_step_post_hook``): before the step it takes the gradient reductions, after the step it
+measures the update that was actually applied (so the update:weight ratio is right for Adam and
+friends too). probe's own optimizers show the monitor each update array they add to a parameter
+(``Optimizer._register_update_observer``), so measuring it costs one pass over that array; for
+any other optimizer the monitor copies the weights before the step and subtracts them after (two
+more passes). Parameters the optimizer does not update get no ratio. Every reduction stays on the
+device until one
 ``to_host`` call per step moves a single stacked array: a CUDA run synchronises once per step,
 not once per layer. (A rule with the ``skip_step`` policy must decide before the step, which
 costs a second, small transfer; the default rules do not.)
@@ -63,6 +67,12 @@ def _sq(xp, flat):
     return xp.dot(flat, flat) if flat.size else xp.zeros((), flat.dtype)
 
 
+# Gradients up to this many elements are reduced together (see _small_reductions).
+_BATCH_MAX = 1 << 12
+_NUMPY_MAX = np.maximum.reduce  # skips ndarray.max's Python wrapper (per small parameter)
+_NUMPY_MIN = np.minimum.reduce
+
+
 def _sq_fast(array):
     """Squared L2 norm of any-shaped NumPy/CuPy array as a 0-d device value (one BLAS dot)."""
     if not array.size:
@@ -100,6 +110,7 @@ class GradientMonitor:
             if p.requires_grad:
                 self.names.append(name)
                 self.params.append(p)
+        self._index = {id(p): i for i, p in enumerate(self.params)}
         self.layers = [name.rpartition(".")[0] for name in self.names]
         self.shapes = [list(p.shape) for p in self.params]
         self.step = 0  # optimizer steps seen (monitored or not)
@@ -107,14 +118,27 @@ class GradientMonitor:
         self.last_record: StepRecord | None = None
         self._last_alerted: dict[tuple[str, str | None], int] = {}
         self._snapshots: dict[int, object] = {}  # reused weight-copy buffers, by param index
+        self._batch_layout = None  # (sizes, offsets, float64 work arrays) of small grads
         # Per param: (data array, version, squared norm on the device) after the last monitored
         # step; the next step reuses the norm as "before" when the weights did not change.
         self._after_sq: dict[int, tuple] = {}
         self._handles = []
+        # Parameters whose update the optimizer reported (index -> squared norm on the device)
+        # during the step being monitored; ``_observing`` is True only during that step.
+        self._reported: dict[int, object] = {}
+        self._observing = False
+        self._snapshot_only: set[int] = set()  # reporting optimizer, but this one went unreported
+        self._optimized_key = None
+        self._optimized: set[int] = set()
         self._reset_pending()
+        self._reporting = False
         if optimizer is not None:
             self._handles.append(optimizer.register_step_pre_hook(self._pre_step_hook))
             self._handles.append(optimizer.register_step_post_hook(self._post_step_hook))
+            register = getattr(optimizer, "_register_update_observer", None)
+            if register is not None and getattr(optimizer, "_reports_updates", False):
+                self._handles.append(register(self._observe_update))
+                self._reporting = True
 
     # ------------------------------------------------------------------ public API
     def add_sink(self, sink) -> None:
@@ -166,9 +190,14 @@ class GradientMonitor:
         self._alerts: list[Alert] = []
         self._skipped = False
         self._stop_alert = None
+        self._observing = False
+        self._reported = {}
 
     def _take_grads(self):
-        grads, values, versions = [], [], []
+        """Per parameter with a gradient: squared norm, max and min, as device scalars."""
+        grads, versions = [], []
+        slots: list = []  # per parameter: its (sq, max, min) or an index into the small batch
+        small: list = []
         for p in self.params:
             g = p._grad
             if g is None:
@@ -176,16 +205,65 @@ class GradientMonitor:
                 versions.append(None)
                 continue
             data = g._data
-            flat = data.reshape(-1)
             grads.append(data)
             versions.append(g._vc[0])
-            if flat.size:
-                # ndarray.dot skips np.dot's dispatch; the same call works for CuPy arrays.
-                values += (flat.dot(flat), flat.max(), flat.min())
-            else:
+            flat = data.reshape(-1)
+            if type(flat) is np.ndarray and 0 < flat.size <= _BATCH_MAX and \
+                    flat.dtype.kind == "f":
+                slots.append(len(small))
+                small.append(flat)
+            elif not flat.size:
                 zero = g._device.xp.zeros((), data.dtype)
-                values += (zero, zero, zero)
+                slots.append((zero, zero, zero))
+            elif type(flat) is np.ndarray:
+                # ndarray.dot skips np.dot's dispatch; NaN propagates through max and min.
+                slots.append((flat.dot(flat), _NUMPY_MAX(flat), _NUMPY_MIN(flat)))
+            else:
+                slots.append((flat.dot(flat), flat.max(), flat.min()))
+        values = []
+        if small:
+            sq, hi, lo = self._small_reductions(small)
+            for slot in slots:
+                values += (sq[slot], hi[slot], lo[slot]) if type(slot) is int else slot
+        else:
+            for slot in slots:
+                values += slot
         self._grads, self._grad_values, self._versions = grads, values, versions
+
+    def _small_reductions(self, flats):
+        """Squared norms, maxima and minima of many small NumPy arrays in a handful of calls: up
+        to a few thousand elements, three reductions per parameter cost mostly call overhead (a
+        BERT-sized model has ~150 such parameters). Summed in float64, in order."""
+        sizes = tuple([f.size for f in flats])
+        layout = self._batch_layout
+        if layout is None or layout[0] != sizes:  # the set of gradients rarely changes
+            total = sum(sizes)
+            offsets = np.cumsum((0,) + sizes[:-1])
+            data = np.empty(total, np.float64)
+            layout = self._batch_layout = (sizes, offsets, data, np.empty_like(data))
+        _, offsets, data, squares = layout
+        np.concatenate(flats, out=data)
+        np.multiply(data, data, out=squares)
+        return (np.add.reduceat(squares, offsets), np.maximum.reduceat(data, offsets),
+                np.minimum.reduceat(data, offsets))
+
+    def _observe_update(self, p, update):
+        """The optimizer's update observer: the squared norm of the change it applied."""
+        if self._observing:
+            i = self._index.get(id(p))
+            if i is not None:
+                self._reported[i] = _sq_fast(update)
+
+    def _optimized_indices(self) -> set[int]:
+        """Indices of the monitored parameters that the optimizer updates (cached until its
+        parameter groups change)."""
+        groups = self.optimizer.param_groups
+        key = tuple((id(g["params"]), len(g["params"])) for g in groups)
+        if key != self._optimized_key:
+            ids = {id(p) for g in groups for p in g["params"]}
+            self._optimized = {i for i, p in enumerate(self.params) if id(p) in ids}
+            self._optimized_key = key
+        return self._optimized
 
     def _pre_step_hook(self, optimizer, args, kwargs):
         if (self.step + 1) % self.every:
@@ -203,7 +281,7 @@ class GradientMonitor:
                 for p in self.params:
                     p.grad = None  # optimizers skip parameters without a gradient
                 return None
-        self._snapshot_weights()
+        self._prepare_update()
         return None
 
     def _post_step_hook(self, optimizer, args, kwargs):
@@ -228,27 +306,35 @@ class GradientMonitor:
             self._clipped_values = [_sq(p._grad._device.xp, p._grad._data.reshape(-1))
                                     for p in self.params if p._grad is not None]
 
-    def _snapshot_weights(self):
+    def _prepare_update(self):
+        """Before the step: the squared weight norms (reused from the last monitored step when
+        the weights have not changed since) and, where the optimizer does not report its
+        updates, a copy of the weights."""
         before = []
         snaps = self._snapshots
+        optimized = self._optimized_indices()
+        reporting = self._reporting
         for i, p in enumerate(self.params):
-            if p._grad is None:
+            if p._grad is None or i not in optimized:
                 before.append(None)
                 continue
             w = p._data
+            cached = self._after_sq.get(i)
+            wsq = cached[2] if cached is not None and cached[0] is w and \
+                cached[1] == p._vc[0] else None
+            if reporting and i not in self._snapshot_only:
+                before.append((None, _sq_fast(w) if wsq is None else wsq))
+                continue
             xp = p._device.xp
             buf = snaps.get(i)
             if buf is None or buf.shape != w.shape or buf.dtype != w.dtype or \
                     type(buf) is not type(w):
                 buf = snaps[i] = xp.empty_like(w)
             xp.copyto(buf, w)
-            cached = self._after_sq.get(i)
-            if cached is not None and cached[0] is w and cached[1] == p._vc[0]:
-                wsq = cached[2]
-            else:
-                wsq = _sq(xp, buf.reshape(-1))
-            before.append((buf, wsq))
+            before.append((buf, _sq_fast(buf) if wsq is None else wsq))
         self._before = before
+        self._reported = {}
+        self._observing = reporting
 
     def _device_values(self):
         """The step's 0-d device scalars in a fixed order, plus that order's layout."""
@@ -304,17 +390,36 @@ class GradientMonitor:
                                   f"{stop_alert['message']}", stop_alert)
 
     def _update_values(self, values, updated):
+        """Append per parameter with a gradient: (update sq norm, weight sq norm before, after)
+        after a step, or the weight sq norm alone without one. Sets ``_ratio_known``."""
+        self._observing = False
+        known = self._ratio_known = []
         if updated and self._before is not None:
             after_sq = self._after_sq
+            reported = self._reported
             for i, (p, before) in enumerate(zip(self.params, self._before)):
-                if before is None:
+                if self._grads[i] is None:
                     continue
-                buf, wsq_before = before
                 w = p._data
-                p._device.xp.subtract(w, buf, out=buf)
                 wsq = _sq_fast(w)
                 after_sq[i] = (w, p._vc[0], wsq)
-                values += (_sq_fast(buf), wsq_before, wsq)
+                if before is None:  # the optimizer does not update this parameter
+                    known.append(False)
+                    values += (wsq, wsq, wsq)
+                    continue
+                buf, wsq_before = before
+                if buf is not None:
+                    p._device.xp.subtract(w, buf, out=buf)
+                    usq = _sq_fast(buf)
+                else:
+                    usq = reported.get(i)
+                    if usq is None:  # an optimizer subclass that skips _apply_update
+                        self._snapshot_only.add(i)
+                        known.append(False)
+                        values += (wsq, wsq_before, wsq)
+                        continue
+                known.append(True)
+                values += (usq, wsq_before, wsq)
         elif not updated:
             for p, g in zip(self.params, self._grads):
                 if g is not None:
@@ -322,6 +427,7 @@ class GradientMonitor:
 
     def _build_record(self, grad_part, update_part) -> StepRecord:
         host, layout = grad_part
+        host = host.tolist()  # Python floats: math on NumPy scalars is several times slower
         start = layout["grad"][0]
         params: dict[str, LayerStats] = {}
         total_sq = 0.0
@@ -351,10 +457,12 @@ class GradientMonitor:
         clipped = None
         if "clipped" in layout:
             at, n = layout["clipped"]
-            clipped = math.sqrt(float(host[at:at + n].sum()))
+            clipped = math.sqrt(sum(host[at:at + n]))
         if update_part is not None:
             uhost, updated = update_part
+            uhost = uhost.tolist()
             k = 0
+            known = iter(self._ratio_known)
             for i, name in enumerate(self.names):
                 if grads[i] is None:
                     continue
@@ -362,8 +470,8 @@ class GradientMonitor:
                 if updated:
                     usq, wsq_before, wsq = uhost[k], uhost[k + 1], uhost[k + 2]
                     k += 3
-                    stats["update_ratio"] = (math.sqrt(usq) / math.sqrt(wsq_before)
-                                             if wsq_before > 0 else None)
+                    if next(known) and wsq_before > 0:
+                        stats["update_ratio"] = math.sqrt(usq) / math.sqrt(wsq_before)
                 else:
                     wsq = uhost[k]
                     k += 1

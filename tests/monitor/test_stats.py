@@ -31,8 +31,20 @@ def _step(model, opt, monitor, clip=None):
     return loss.item(), grads, before
 
 
-@pytest.mark.parametrize("opt_cls,kw", [(optim.SGD, {"lr": 0.01, "momentum": 0.9}),
-                                        (optim.Adam, {"lr": 1e-3})])
+ALL_OPTIMIZERS = [
+    (optim.SGD, {"lr": 0.01, "momentum": 0.9}),
+    (optim.SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    (optim.SGD, {"lr": 0.01, "maximize": True}),
+    (optim.Adam, {"lr": 1e-3}),
+    (optim.Adam, {"lr": 1e-3, "weight_decay": 0.1, "amsgrad": True}),
+    (optim.AdamW, {"lr": 1e-3, "weight_decay": 0.5}),
+    (optim.RMSprop, {"lr": 1e-3, "momentum": 0.5, "centered": True}),
+    (optim.RMSprop, {"lr": 1e-3}),
+    (optim.Adagrad, {"lr": 0.05, "weight_decay": 0.1}),
+]
+
+
+@pytest.mark.parametrize("opt_cls,kw", ALL_OPTIMIZERS)
 def test_values_match_hand_computed(opt_cls, kw):
     model, opt = _setup(opt_cls, **kw)
     mon = GradientMonitor(model, opt, rules=[])
@@ -54,6 +66,81 @@ def test_values_match_hand_computed(opt_cls, kw):
         assert s["nonfinite"] == 0 and s["layer"] == n.rpartition(".")[0]
     assert rec["global_grad_norm"] == pytest.approx(math.sqrt(total), rel=1e-5)
     assert rec["global_grad_norm_clipped"] is None
+
+
+class _PlainSGD(optim.Optimizer):
+    """A user's optimizer: its own ``step`` and no update reports."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @probe.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["lr"])
+
+
+class _OwnStepSGD(optim.SGD):
+    """Inherits SGD's update reports but overrides ``step`` without them."""
+
+    @probe.no_grad()
+    def step(self, closure=None):
+        for p in self.param_groups[0]["params"]:
+            p.add_(p.grad, alpha=-0.01)
+
+
+def _measured_vs_true(model, opt, mon):
+    _, _, before = _step(model, opt, mon)
+    out = []
+    for n, p in model.named_parameters():
+        w0, w1 = before[n], p.detach().numpy()
+        out.append((mon.last_record["params"][n]["update_ratio"],
+                    np.linalg.norm(w1 - w0) / np.linalg.norm(w0)))
+    return out
+
+
+def test_optimizer_without_update_reports_falls_back_to_weight_copies():
+    model, _ = _setup()
+    opt = _PlainSGD(model.parameters(), lr=0.01)
+    mon = GradientMonitor(model, opt, rules=[])
+    assert not mon._reporting
+    for got, want in _measured_vs_true(model, opt, mon):
+        assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_subclass_that_stops_reporting_gets_ratios_from_the_next_step():
+    model, _ = _setup()
+    opt = _OwnStepSGD(model.parameters(), lr=0.01)
+    mon = GradientMonitor(model, opt, rules=[])
+    first = _measured_vs_true(model, opt, mon)
+    assert all(got is None for got, _ in first)  # unknown, not a false "ratio 0" alarm
+    for got, want in _measured_vs_true(model, opt, mon):
+        assert got == pytest.approx(want, rel=1e-4)
+
+
+def test_parameters_outside_the_optimizer_get_no_ratio_and_no_alert():
+    model, _ = _setup()
+    opt = optim.SGD(model[0].parameters(), lr=0.01)  # the last layer trains elsewhere
+    mon = GradientMonitor(model, opt)
+    for _ in range(3):
+        _step(model, opt, mon)
+    params = mon.last_record["params"]
+    assert params["0.weight"]["update_ratio"] > 0
+    assert params["2.weight"]["update_ratio"] is None
+    assert params["2.weight"]["weight_norm"] > 0
+    assert not [a for a in mon.last_record["alerts"] if a["layer"] == "2.weight"]
+    opt.add_param_group({"params": list(model[2].parameters())})
+    _step(model, opt, mon)
+    assert mon.last_record["params"]["2.weight"]["update_ratio"] > 0
+
+
+def test_update_reports_cost_no_weight_copies():
+    model, opt = _setup(lr=0.01)
+    mon = GradientMonitor(model, opt, rules=[])
+    _step(model, opt, mon)
+    assert mon._reporting and not mon._snapshots
 
 
 def test_clipping_detected():
@@ -112,3 +199,13 @@ def test_import_loads_no_textual():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_weights_edited_between_steps_are_not_counted_as_the_update():
+    model, opt = _setup(lr=0.01, momentum=0.9)
+    mon = GradientMonitor(model, opt, rules=[])
+    _step(model, opt, mon)
+    with probe.no_grad():
+        model[0].weight.mul_(10.0)  # e.g. a nethook edit or the demo's "vanish" key
+    for got, want in _measured_vs_true(model, opt, mon):
+        assert got == pytest.approx(want, rel=1e-4)
