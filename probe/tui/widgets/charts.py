@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 from rich.text import Text
 from textual.widget import Widget
@@ -10,6 +11,7 @@ from textual.widget import Widget
 from ..state import fmt_num, isfinite
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
+_FLOAT_MAX = sys.float_info.max
 AXIS_W = 9
 
 
@@ -32,13 +34,8 @@ def render_chart(values, width: int, height: int, *, log: bool = False) -> list[
     ys = [tx(v) for v in vals]
     finite = [y for y in ys if y is not None]
     rows = [Text() for _ in range(height)]
-    if not finite:
-        lo = hi = 0.0
-    else:
-        lo, hi = min(finite), max(finite)
-    if hi - lo < 1e-12:
-        hi, lo = hi + 0.5, lo - 0.5
-    unit = (lambda y: fmt_num(10 ** y)) if log else fmt_num
+    lo, hi = _axis_range(finite, log)
+    unit = _decade_label if log else _value_label
     for r in range(height):
         if r == 0:
             label = unit(hi)
@@ -48,6 +45,9 @@ def render_chart(values, width: int, height: int, *, log: bool = False) -> list[
             label = ""
         rows[r].append(f"{label:>{AXIS_W - 1}}│", style="dim")
     levels = height * 8
+    # Scaled so that a range like -1e308..1e308 (a blown-up loss) has a finite span.
+    scale = max(abs(lo), abs(hi), 1e-300)
+    span = hi / scale - lo / scale
     for v, y in zip(vals, ys):
         if y is None:
             bad = not isfinite(v)
@@ -57,12 +57,44 @@ def render_chart(values, width: int, height: int, *, log: bool = False) -> list[
                 else:
                     rows[r].append(" ")
             continue
-        level = max(1, round((y - lo) / (hi - lo) * levels))
+        level = max(1, round((y / scale - lo / scale) / span * levels))
         for r in range(height):
             base = (height - 1 - r) * 8
             fill = min(8, max(0, level - base))
             rows[r].append(EIGHTHS[fill], style="cyan")
     return rows
+
+
+def _axis_range(finite, log: bool) -> tuple[float, float]:
+    """(low, high) of the y axis: the data's range, widened around a flat series so that it
+    draws as a mid-height line (by half a decade on a log scale; otherwise by half the value,
+    also where ``+ 0.5`` would not change a huge value), kept within the float range."""
+    if not finite:
+        return -0.5, 0.5
+    lo, hi = min(finite), max(finite)
+    magnitude = max(abs(lo), abs(hi))
+    if hi / 2 - lo / 2 <= 1e-9 * magnitude or magnitude == 0:
+        pad = 0.5 if log or magnitude < 1 else 0.5 * magnitude
+        lo, hi = max(lo - pad, -_FLOAT_MAX), min(hi + pad, _FLOAT_MAX)
+    return lo, hi
+
+
+def _value_label(x: float) -> str:
+    """An axis label that fits the axis: fewer digits for three-digit exponents."""
+    label = fmt_num(x)
+    for digits in (1, 0):
+        if len(label) <= AXIS_W - 1:
+            break
+        label = f"{x:.{digits}e}"
+    return label
+
+
+def _decade_label(y: float) -> str:
+    """The axis label of ``10 ** y`` (which overflows a float beyond ``y`` ~ 308)."""
+    try:
+        return _value_label(10 ** y)
+    except OverflowError:
+        return f"1e+{round(y)}"
 
 
 class Chart(Widget):
