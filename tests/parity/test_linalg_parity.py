@@ -12,42 +12,19 @@ import probe
 
 torch = pytest.importorskip("torch")
 
+from harness import compare  # noqa: E402
+
 DTYPES = [(np.float32, 1e-5), (np.float64, 1e-10)]
 
 
-def _pair(array, grad=True):
-    p = probe.tensor(array, requires_grad=grad)
-    t = torch.tensor(array, requires_grad=grad)
-    return p, t
+def _compare(fn, arrays, tol, check_names=True):
+    """Values to ``tol``; gradients, which pass through more rounding, to ten times that."""
+    compare(fn, arrays, arrays[0].dtype.name, rtol=tol, atol=tol, grad_rtol=tol * 10,
+            grad_atol=tol * 10, grad_seed=0, check_names=check_names)
 
 
-def _check_outputs(p_out, t_out, tol):
-    assert tuple(p_out.shape) == tuple(t_out.shape)
-    assert str(p_out.dtype).split(".")[-1] == str(t_out.dtype).split(".")[-1]
-    np.testing.assert_allclose(p_out.detach().numpy(), t_out.detach().numpy(), rtol=tol,
-                               atol=tol)
-
-
-def _run(pfn, tfn, arrays, tol, check_name=True, grad_seed=0):
-    ps, ts = zip(*[_pair(a) for a in arrays], strict=True)
-    p_out = pfn(*ps)
-    t_out = tfn(*ts)
-    p_outs = p_out if isinstance(p_out, tuple) else (p_out,)
-    t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
-    for po, to in zip(p_outs, t_outs, strict=True):
-        _check_outputs(po, to, tol)
-    if check_name:
-        assert p_outs[0].grad_fn.name() == t_outs[0].grad_fn.name()
-    rng = np.random.default_rng(grad_seed)
-    for po, to in zip(p_outs, t_outs, strict=True):
-        w = rng.standard_normal(tuple(to.shape)).astype(to.detach().numpy().dtype)
-        po.backward(probe.tensor(w), retain_graph=True)
-        to.backward(torch.tensor(w), retain_graph=True)
-    for p, t in zip(ps, ts, strict=True):
-        assert (p.grad is None) == (t.grad is None)
-        if t.grad is not None:
-            np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=tol * 10,
-                                       atol=tol * 10)
+def _linear(L):
+    return probe._linear if L is probe else torch.nn.functional.linear
 
 
 MATMUL_SHAPES = [
@@ -64,7 +41,7 @@ def test_matmul_parity(sa, sb, dtype, tol):
     rng = np.random.default_rng(0)
     a = rng.standard_normal(sa).astype(dtype)
     b = rng.standard_normal(sb).astype(dtype)
-    _run(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], tol)
+    _compare(lambda L, x, y: x @ y, [a, b], tol)
 
 
 @pytest.mark.parametrize("name,shapes", [
@@ -79,16 +56,15 @@ def test_products_parity(name, shapes, dtype, tol):
     rng = np.random.default_rng(1)
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
     # kron and inner are composites in PyTorch whose top node differs from ours in name only.
-    _run(getattr(probe, name), getattr(torch, name), arrays, tol,
-         check_name=name not in ("kron", "inner"))
+    _compare(lambda L, *xs: getattr(L, name)(*xs), arrays, tol,
+             check_names=name not in ("kron", "inner"))
 
 
 @pytest.mark.parametrize("beta,alpha", [(0.5, 2.0), (0, 1.0), (1, -1.5)])
 def test_addmm_scaled_parity(beta, alpha):
     rng = np.random.default_rng(2)
     arrays = [rng.standard_normal(s) for s in [(3, 4), (3, 2), (2, 4)]]
-    _run(lambda i, a, b: probe.addmm(i, a, b, beta=beta, alpha=alpha),
-         lambda i, a, b: torch.addmm(i, a, b, beta=beta, alpha=alpha), arrays, 1e-10)
+    _compare(lambda L, i, a, b: L.addmm(i, a, b, beta=beta, alpha=alpha), arrays, 1e-10)
 
 
 @pytest.mark.parametrize("xshape,bias", [((4, 3), True), ((4, 3), False), ((2, 4, 3), True),
@@ -99,7 +75,7 @@ def test_linear_parity(xshape, bias, dtype, tol):
     arrays = [rng.standard_normal(xshape).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)]
     if bias:
         arrays.append(rng.standard_normal(5).astype(dtype))
-    _run(probe._linear, torch.nn.functional.linear, arrays, tol)
+    _compare(lambda L, *xs: _linear(L)(*xs), arrays, tol)
 
 
 EINSUM = [
@@ -117,8 +93,7 @@ EINSUM = [
 def test_einsum_parity(eq, shapes):
     rng = np.random.default_rng(4)
     arrays = [rng.standard_normal(s) for s in shapes]
-    _run(lambda *t: probe.einsum(eq, *t), lambda *t: torch.einsum(eq, *t), arrays, 1e-10,
-         check_name=False)
+    _compare(lambda L, *t: L.einsum(eq, *t), arrays, 1e-10, check_names=False)
 
 
 @pytest.mark.parametrize("dims,sa,sb", [(2, (3, 4, 5), (4, 5, 2)), (1, (3, 4), (4, 2)),
@@ -126,17 +101,15 @@ def test_einsum_parity(eq, shapes):
 def test_tensordot_parity(dims, sa, sb):
     rng = np.random.default_rng(5)
     arrays = [rng.standard_normal(sa), rng.standard_normal(sb)]
-    _run(lambda a, b: probe.tensordot(a, b, dims=dims),
-         lambda a, b: torch.tensordot(a, b, dims=dims), arrays, 1e-10, check_name=False)
+    _compare(lambda L, a, b: L.tensordot(a, b, dims=dims), arrays, 1e-10, check_names=False)
 
 
 def test_cross_parity():
     rng = np.random.default_rng(6)
     arrays = [rng.standard_normal((4, 3)), rng.standard_normal((4, 3))]
-    _run(probe.linalg.cross, torch.linalg.cross, arrays, 1e-10)
+    _compare(lambda L, a, b: L.linalg.cross(a, b), arrays, 1e-10)
     arrays = [rng.standard_normal((3, 2)), rng.standard_normal((3, 2))]
-    _run(lambda a, b: probe.cross(a, b, dim=0), lambda a, b: torch.cross(a, b, dim=0), arrays,
-         1e-10)
+    _compare(lambda L, a, b: L.cross(a, b, dim=0), arrays, 1e-10)
 
 
 @pytest.mark.parametrize("ord", [2, 1, math.inf, -math.inf, 3, 0])
@@ -145,32 +118,30 @@ def test_cross_parity():
 def test_vector_norm_parity(ord, dim, keepdim, dtype, tol):
     rng = np.random.default_rng(7)
     arrays = [rng.standard_normal((3, 4)).astype(dtype)]
-    _run(lambda x: probe.linalg.vector_norm(x, ord, dim, keepdim),
-         lambda x: torch.linalg.vector_norm(x, ord, dim, keepdim), arrays, tol)
+    _compare(lambda L, x: L.linalg.vector_norm(x, ord, dim, keepdim), arrays, tol)
 
 
 @pytest.mark.parametrize("ord", ["fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf])
 def test_matrix_norm_parity(ord):
     rng = np.random.default_rng(8)
-    _run(lambda x: probe.linalg.matrix_norm(x, ord), lambda x: torch.linalg.matrix_norm(x, ord),
-         [rng.standard_normal((3, 4))], 1e-9, check_name=ord == "fro")
+    _compare(lambda L, x: L.linalg.matrix_norm(x, ord), [rng.standard_normal((3, 4))], 1e-9,
+             check_names=ord == "fro")
 
 
 @pytest.mark.parametrize("ord", ["fro", "nuc", 2, -1, math.inf])
 @pytest.mark.parametrize("dim,keepdim", [((0, 1), False), ((2, 0), True), ((-1, -2), False)])
 def test_matrix_norm_dims_parity(ord, dim, keepdim):
     rng = np.random.default_rng(15)
-    _run(lambda x: probe.linalg.matrix_norm(x, ord, dim, keepdim),
-         lambda x: torch.linalg.matrix_norm(x, ord, dim, keepdim),
-         [rng.standard_normal((3, 4, 2))], 1e-9, check_name=False)
+    _compare(lambda L, x: L.linalg.matrix_norm(x, ord, dim, keepdim),
+             [rng.standard_normal((3, 4, 2))], 1e-9, check_names=False)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"dim": 1}, {"ord": 1}, {"ord": "fro"},
                                     {"dim": (0, 1)}, {"ord": math.inf, "dim": 0}])
 def test_norm_parity(kwargs):
     rng = np.random.default_rng(9)
-    _run(lambda x: probe.linalg.norm(x, **kwargs), lambda x: torch.linalg.norm(x, **kwargs),
-         [rng.standard_normal((3, 4))], 1e-9, check_name=False)
+    _compare(lambda L, x: L.linalg.norm(x, **kwargs), [rng.standard_normal((3, 4))], 1e-9,
+             check_names=False)
 
 
 def _well_conditioned(rng, shape):
@@ -181,15 +152,13 @@ def _well_conditioned(rng, shape):
 @pytest.mark.parametrize("fn", ["inv", "det"])
 def test_inv_det_parity(shape, fn):
     rng = np.random.default_rng(10)
-    _run(getattr(probe.linalg, fn), getattr(torch.linalg, fn), [_well_conditioned(rng, shape)],
-         1e-9)
+    _compare(lambda L, x: getattr(L.linalg, fn)(x), [_well_conditioned(rng, shape)], 1e-9)
 
 
 def test_slogdet_parity():
     rng = np.random.default_rng(11)
     a = rng.standard_normal((2, 3, 3))
-    _run(lambda x: probe.linalg.slogdet(x).logabsdet,
-         lambda x: torch.linalg.slogdet(x).logabsdet, [a], 1e-9)
+    _compare(lambda L, x: L.linalg.slogdet(x).logabsdet, [a], 1e-9)
 
 
 @pytest.mark.parametrize("ashape,bshape,left", [((3, 3), (3,), True), ((3, 3), (3, 2), True),
@@ -198,8 +167,7 @@ def test_slogdet_parity():
 def test_solve_parity(ashape, bshape, left):
     rng = np.random.default_rng(12)
     arrays = [_well_conditioned(rng, ashape), rng.standard_normal(bshape)]
-    _run(lambda a, b: probe.linalg.solve(a, b, left=left),
-         lambda a, b: torch.linalg.solve(a, b, left=left), arrays, 1e-9)
+    _compare(lambda L, a, b: L.linalg.solve(a, b, left=left), arrays, 1e-9)
 
 
 @pytest.mark.parametrize("upper", [False, True])
@@ -207,22 +175,19 @@ def test_cholesky_parity(upper):
     rng = np.random.default_rng(13)
     x = rng.standard_normal((3, 3))
     spd = x @ x.T + 3 * np.eye(3)
-    _run(lambda a: probe.linalg.cholesky(a, upper=upper),
-         lambda a: torch.linalg.cholesky(a, upper=upper), [spd], 1e-9, check_name=True)
+    _compare(lambda L, a: L.linalg.cholesky(a, upper=upper), [spd], 1e-9)
 
 
 def test_qr_svd_eigh_parity():
     rng = np.random.default_rng(14)
     a = rng.standard_normal((4, 3))
-    _run(lambda x: tuple(probe.linalg.qr(x)), lambda x: tuple(torch.linalg.qr(x)), [a], 1e-9)
-    _run(probe.linalg.svdvals, torch.linalg.svdvals, [a], 1e-9)
-    _run(lambda x: (lambda u, s, vh: (s, u @ vh))(*probe.linalg.svd(x, full_matrices=False)),
-         lambda x: (lambda u, s, vh: (s, u @ vh))(*torch.linalg.svd(x, full_matrices=False)),
-         [a], 1e-9, check_name=False)
+    _compare(lambda L, x: tuple(L.linalg.qr(x)), [a], 1e-9)
+    _compare(lambda L, x: L.linalg.svdvals(x), [a], 1e-9)
+    _compare(lambda L, x: (lambda u, s, vh: (s, u @ vh))(*L.linalg.svd(x, full_matrices=False)),
+             [a], 1e-9, check_names=False)
     s = rng.standard_normal((3, 3))
     sym = s + s.T
-    _run(lambda x: (lambda w, v: (w, v * v))(*probe.linalg.eigh(x)),
-         lambda x: (lambda w, v: (w, v * v))(*torch.linalg.eigh(x)), [sym], 1e-9)
+    _compare(lambda L, x: (lambda w, v: (w, v * v))(*L.linalg.eigh(x)), [sym], 1e-9)
 
 
 ERRORS = [
@@ -262,8 +227,7 @@ def test_error_parity(expr):
             return T.tensor(rng.standard_normal(shape).astype(np.float32))
 
         try:
-            lin = probe._linear if T is probe else torch.nn.functional.linear
-            eval(expr, {"T": T, "x": x, "LIN": lin})
+            eval(expr, {"T": T, "x": x, "LIN": _linear(T)})
         except Exception as e:  # noqa: BLE001 - comparing exception types and texts
             return type(e), str(e).split("\n")[0]
         return None, None

@@ -4,8 +4,6 @@ subgradient convention matters, in-place variants and extreme inputs."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,8 @@ from probe.nn.modules import activation as probe_nn
 
 torch = pytest.importorskip("torch")
 torch_F = torch.nn.functional
+
+from harness import assert_same, compare, run  # noqa: E402
 
 _RNG = np.random.default_rng(2024)
 # Random values plus the kinks of every function (0, +-0.5, +-1, +-3, 6) and a few large ones.
@@ -68,23 +68,6 @@ def _lib(F):
     return torch if F is torch_F else probe
 
 
-def _run(lib, F, fn, data, dtype_name, extra=()):
-    dtype = getattr(lib, dtype_name)
-    x = lib.tensor(data, dtype=dtype, requires_grad=True)
-    params = [lib.tensor(p, dtype=dtype, requires_grad=True) for p in extra]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = fn(F, x, *params)
-    grad = np.random.default_rng(7).standard_normal(tuple(out.shape))
-    out.backward(lib.tensor(grad, dtype=out.dtype))
-    return {
-        "value": out.detach().numpy().copy(),
-        "dtype": str(out.dtype).split(".")[-1],
-        "name": type(out.grad_fn).__name__,
-        "grads": [t.grad.numpy().copy() for t in (x, *params)],
-    }
-
-
 # PyTorch computes these with float32 constants even in float64 (hardsigmoid's backward uses
 # 1.0f / 6.0f; celu's 1 / alpha is rounded to float), so float64 agrees only to ~1e-7.
 _FLOAT_CONSTANTS = {"celu": {"rtol": 1e-6, "atol": 1e-9}, "hardsigmoid": {"rtol": 1e-6,
@@ -93,18 +76,16 @@ _FLOAT_CONSTANTS["CELU"] = _FLOAT_CONSTANTS["celu"]
 _FLOAT_CONSTANTS["Hardsigmoid"] = _FLOAT_CONSTANTS["hardsigmoid"]
 
 
-def _compare(fn, data, dtype_name, extra=(), rtol=None, atol=None):
-    got = _run(probe, probe_F, fn, data, dtype_name, extra)
-    want = _run(torch, torch_F, fn, data, dtype_name, extra)
-    if rtol is None:
-        rtol = 1e-5 if dtype_name == "float32" else 1e-10
-    if atol is None:
-        atol = 1e-6 if dtype_name == "float32" else 1e-12
-    assert got["dtype"] == want["dtype"]
-    assert got["name"] == want["name"]
-    np.testing.assert_allclose(got["value"], want["value"], rtol=rtol, atol=atol)
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+def _tol(dtype_name):
+    return {"rtol": 1e-5, "atol": 1e-6} if dtype_name == "float32" else {"rtol": 1e-10,
+                                                                         "atol": 1e-12}
+
+
+def _compare(fn, data, dtype_name, extra=(), **tol):
+    """``fn(F, x, *params)`` gets the functional module of the library; ``extra`` arrays are
+    parameters that require grad (PReLU's weight)."""
+    compare(lambda lib, *inputs: fn(probe_F if lib is probe else torch_F, *inputs),
+            [data, *extra], dtype_name, quiet=True, **(_tol(dtype_name) | tol))
 
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
@@ -173,19 +154,9 @@ def test_layers(cls_name, kwargs, dtype_name):
     if dtype_name == "float64":
         tm.double()
         pm.double()
-    results = []
-    for lib, m in ((probe, pm), (torch, tm)):
-        x = lib.tensor(BASE, dtype=getattr(lib, dtype_name), requires_grad=True)
-        out = m(x)
-        out.backward(lib.tensor(np.ones(tuple(out.shape)), dtype=out.dtype))
-        results.append((out.detach().numpy(), x.grad.numpy(),
-                        [p.grad.numpy() for p in m.parameters()]))
-    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype_name == "float32" else {"rtol": 1e-10,
-                                                                        "atol": 1e-12}
+    results = [run(lib, lambda L, x, m=m: m(x), [BASE], dtype_name, out_grad="ones",
+                   params=list(m.parameters())) for lib, m in ((probe, pm), (torch, tm))]
+    tol = _tol(dtype_name)
     if cls_name in _FLOAT_CONSTANTS and dtype_name == "float64":
         tol = _FLOAT_CONSTANTS[cls_name]
-    (pv, pg, pp), (tv, tg, tp) = results
-    np.testing.assert_allclose(pv, tv, **tol)
-    np.testing.assert_allclose(pg, tg, **tol)
-    for a, b in zip(pp, tp, strict=True):
-        np.testing.assert_allclose(a, b, **tol)
+    assert_same(*results, **tol)

@@ -5,8 +5,6 @@ extreme logits."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,8 @@ from probe.nn.modules import loss as probe_nn
 
 torch = pytest.importorskip("torch")
 torch_F = torch.nn.functional
+
+from harness import Const, assert_same, assert_same_error, compare, run  # noqa: E402
 
 _R = np.random.default_rng(99)
 X = _R.standard_normal((6, 5)) * 2
@@ -187,27 +187,17 @@ CASES += [
 ]
 
 
-def _run(lib, F, fn, args, dtype_name):
-    dtype = getattr(lib, dtype_name)
-    tensors = []
-    for kind, data in args:
-        if kind == LONG:
-            tensors.append(lib.tensor(data))
-        else:
-            tensors.append(lib.tensor(data, dtype=dtype, requires_grad=kind == FLOAT))
-    with warnings.catch_warnings():
-        # PyTorch's Poisson Stirling term has 0 * log(0) (NaN, masked) where targets are 0.
-        warnings.simplefilter("ignore")
-        out = fn(F, *tensors)
-        grad = np.random.default_rng(5).standard_normal(tuple(out.shape))
-        out.backward(lib.tensor(grad, dtype=out.dtype))
-    return {
-        "value": out.detach().numpy().copy(),
-        "dtype": str(out.dtype).split(".")[-1],
-        "shape": tuple(out.shape),
-        "name": type(out.grad_fn).__name__,
-        "grads": [t.grad.numpy().copy() for t in tensors if t.requires_grad],
-    }
+def _arrays(args):
+    return [Const(data) if kind == CONST else data for kind, data in args]
+
+
+def _tol(dtype_name):
+    return {"rtol": 2e-5, "atol": 1e-6} if dtype_name == "float32" else {"rtol": 1e-10,
+                                                                         "atol": 1e-12}
+
+
+# Quiet: PyTorch's Poisson Stirling term has 0 * log(0) (NaN, masked) where targets are 0.
+_RUN = {"grad_seed": 5, "quiet": True}
 
 
 # Where probe keeps one fused node and PyTorch reshapes the result of its 2-D kernel ('none' on
@@ -218,17 +208,8 @@ _NAME_EXCEPTIONS = {("NllLoss2DBackward0", "ViewBackward0")}
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 @pytest.mark.parametrize("fn, args", CASES)
 def test_functional(fn, args, dtype_name):
-    got = _run(probe, probe_F, fn, args, dtype_name)
-    want = _run(torch, torch_F, fn, args, dtype_name)
-    rtol, atol = (2e-5, 1e-6) if dtype_name == "float32" else (1e-10, 1e-12)
-    assert got["dtype"] == want["dtype"]
-    assert got["shape"] == want["shape"]
-    assert got["name"] == want["name"] or (got["name"], want["name"]) in _NAME_EXCEPTIONS
-    assert np.isfinite(got["value"]).all() == np.isfinite(want["value"]).all()
-    np.testing.assert_allclose(got["value"], want["value"], rtol=rtol, atol=atol)
-    assert len(got["grads"]) == len(want["grads"])
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    compare(lambda lib, *ts: fn(probe_F if lib is probe else torch_F, *ts), _arrays(args),
+            dtype_name, name_aliases=_NAME_EXCEPTIONS, **_RUN, **_tol(dtype_name))
 
 
 MODULES = [
@@ -263,16 +244,13 @@ def test_modules(cls_name, kwargs, args, dtype_name):
                   else v) for k, v in kwargs.items()}
         m = getattr(ns, cls_name)(**kw)
         results.append((repr(m), list(m.state_dict()), list(m._buffers),
-                        _run(lib, None, lambda F, *ts, m=m: m(*ts), args, dtype_name)))
+                        run(lib, lambda L, *ts, m=m: m(*ts), _arrays(args), dtype_name,
+                            **_RUN)))
     (prepr, pkeys, pbufs, got), (trepr, tkeys, tbufs, want) = results
     assert prepr == trepr
     assert pkeys == tkeys
     assert pbufs == tbufs
-    rtol, atol = (2e-5, 1e-6) if dtype_name == "float32" else (1e-10, 1e-12)
-    assert got["name"] == want["name"]
-    np.testing.assert_allclose(got["value"], want["value"], rtol=rtol, atol=atol)
-    for g, w in zip(got["grads"], want["grads"], strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    assert_same(got, want, **_tol(dtype_name))
 
 
 @pytest.mark.parametrize("fn", [
@@ -292,10 +270,4 @@ def test_modules(cls_name, kwargs, args, dtype_name):
     lambda F, lib: F.cosine_embedding_loss(lib.rand(3, 2), lib.rand(3, 2), lib.tensor(1.0)),
 ])
 def test_errors_match(fn):
-    errors = []
-    for lib, F in ((probe, probe_F), (torch, torch_F)):
-        with pytest.raises(Exception) as info, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fn(F, lib)
-        errors.append((type(info.value), str(info.value).replace("torch.", "probe.")))
-    assert errors[0] == errors[1]
+    assert_same_error(lambda lib: fn(probe_F if lib is probe else torch_F, lib), quiet=True)

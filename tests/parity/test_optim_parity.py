@@ -13,6 +13,8 @@ import probe.optim as poptim
 
 torch = pytest.importorskip("torch")
 
+from harness import assert_same_error  # noqa: E402
+
 N_IN, N_HIDDEN, N_OUT, BATCH = 8, 16, 4, 32
 
 
@@ -312,14 +314,6 @@ def test_error_messages_match_torch():
         lambda lib, p: lib.optim.SGD([1.0], lr=0.1),
         lambda lib, p: lib.optim.LBFGS([{"params": [p]}, {"params": []}]),
     ]
-    import warnings
-
     for call in calls:
-        errors = []
-        for lib, p in ((torch, tp), (probe, pp)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with pytest.raises(Exception) as info:
-                    call(lib, p)
-            errors.append((type(info.value), str(info.value).replace("torch.", "probe.")))
-        assert errors[0] == errors[1]
+        assert_same_error(lambda lib, call=call: call(lib, tp if lib is torch else pp),
+                          quiet=True)
