@@ -206,8 +206,13 @@ def test_lbfgs_least_squares_matches_torch(kwargs, dtype_tol):
     np_dtype, rtol, atol = dtype_tol
     want, tlosses, topt = _run_lbfgs_least_squares(torch, torch.optim.LBFGS, kwargs, np_dtype)
     got, plosses, popt = _run_lbfgs_least_squares(probe, poptim.LBFGS, kwargs, np_dtype)
+    # In float32 the loss near the minimum is flat to rounding: a step of d moves it by about
+    # d**2, so once the line search works at float32 noise, two libraries that sum in another
+    # order stop at points up to ~sqrt(eps) * |x| apart with the same loss. The losses are
+    # compared at full precision; the float32 parameters only to that resolution.
+    param_atol = 1e-4 if np_dtype == np.float32 else atol
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=param_atol)
     np.testing.assert_allclose(plosses, tlosses, rtol=rtol)
     pstate = popt.state_dict()["state"][0]
     tstate = topt.state_dict()["state"][0]
