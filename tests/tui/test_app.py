@@ -270,35 +270,6 @@ def test_extra_keys_run_their_callbacks():
     run(go())
 
 
-def test_snapshot_main_screen():
-    async def go():
-        src, _, app = make(n_steps=40)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
-            text = screen_text(app)
-            for needle in ("Name", "Shape", "Grad norm", "History", "Update ratio", "Status",
-                           "conv1.weight", "fc.bias", "loss", "global grad norm (log)",
-                           "Alerts", "no alerts", "step 40", "running"):
-                assert needle in text, needle
-            # charts and sparklines are drawn with block characters
-            assert any(ch in text for ch in "▁▂▃▄▅▆▇█")
-
-    run(go())
-
-
-def test_snapshot_nonfinite_in_charts():
-    async def go():
-        src, _, app = make(n_steps=10)
-        src.push(step(11, loss=math.nan, norms={"fc.weight": math.inf}))
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
-            text = screen_text(app)
-            assert "non-finite" in text
-            assert "nan" in text
-
-    run(go())
-
-
 def test_finished_status_shows():
     async def go():
         src, _, app = make()

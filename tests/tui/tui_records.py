@@ -36,3 +36,18 @@ def alert(rule: str, severity: str, layer: str | None, step_n: int, message: str
 def status(state: str, step_n: int, reason: str | None = None) -> dict:
     return {"type": "status", "state": state, "step": step_n, "time": 1000.0 + step_n * 0.1,
             "reason": reason}
+
+
+def healthy_norms(n: int) -> dict:
+    """Per-parameter grad norms that wobble from step to step in a fixed integer pattern (no
+    trigonometry or randomness, so every platform draws the same sparklines), each layer on its
+    own scale."""
+    return {name: round(0.1 * (i + 1) * (1 + ((7 * n + 3 * i) % 10) / 40), 6)
+            for i, name in enumerate(PARAMS)}
+
+
+def healthy_run(n_steps: int, *, start: int = 1) -> list[dict]:
+    """Steps ``start..n_steps`` of a healthy run: a loss falling like ``2/n`` with a small
+    periodic wobble and the norms of :func:`healthy_norms`; no alerts."""
+    return [step(n, loss=round(2.0 / n * (1 + (n % 4) / 20), 6), norms=healthy_norms(n))
+            for n in range(start, n_steps + 1)]

@@ -114,7 +114,9 @@ class Chart(Widget):
         self.values = list(values)
         self.refresh()
 
-    def header(self) -> Text:
+    def header(self, width: int | None = None) -> Text:
+        """Title, last value, non-finite count, then min and max where they fit ``width``
+        whole: a number cut short by the edge would read as a different value."""
         vals = self.values
         finite = [v for v in vals if isfinite(v)]
         t = Text(no_wrap=True, overflow="crop")
@@ -129,12 +131,15 @@ class Chart(Widget):
         if bad:
             t.append(f"  {bad} non-finite", style="bold red")
         if finite:
-            t.append(f"  min {fmt_num(min(finite))}  max {fmt_num(max(finite))}", style="dim")
+            for part in (f"  min {fmt_num(min(finite))}", f"  max {fmt_num(max(finite))}"):
+                if width is not None and len(t) + len(part) > width:
+                    break
+                t.append(part, style="dim")
         return t
 
     def render(self) -> Text:
         w, h = self.size.width or 40, self.size.height or 8
-        out = self.header()
+        out = self.header(w)
         if not self.values:
             out.append("\n(waiting for data)", style="dim")
             return out
