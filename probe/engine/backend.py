@@ -15,6 +15,10 @@ _CUDA_INSTALL_HINT = (
 )
 
 
+# c10::DeviceType codes, used only for torch-compatible hash values.
+_TYPE_CODES = {"cpu": 0, "cuda": 1, "mps": 13, "meta": 14}
+
+
 class device:
     """Where a tensor lives: ``device("cpu")``, ``device("cuda")``, ``device("cuda:1")``,
     ``device("cuda", 1)``.
@@ -22,6 +26,11 @@ class device:
     >>> import probe
     >>> probe.device("cuda:1")
     device(type='cuda', index=1)
+
+    As in PyTorch, a device equals only a device; compare ``.type`` to test for a kind:
+
+    >>> probe.device("cpu") == "cpu", probe.device("cpu").type == "cpu"
+    (False, True)
     """
 
     __slots__ = ("type", "index", "_str", "xp")
@@ -30,6 +39,9 @@ class device:
     def __new__(cls, type_or_str, index=None):
         if type_or_str.__class__ is device:
             return type_or_str
+        if type_or_str.__class__ is bool:
+            # True == 1 in the cache key below, so a bool would otherwise come back as cuda:1.
+            raise TypeError("device() expects a string or an int, got bool")
         key = (type_or_str, index)
         cached = cls._cache.get(key)
         if cached is not None:
@@ -77,13 +89,31 @@ class device:
     def __str__(self):
         return self._str
 
+    # Like torch.device, a device equals only another device: ``device("cpu") == "cpu"`` is
+    # False (compare ``.type`` or a device). Returning NotImplemented lets Python fall back to
+    # identity for other types, so ``None``, ints and strings compare unequal without raising.
     def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and self.type == other.type and self.index == other.index
+        if other.__class__ is not device:
+            return NotImplemented
+        return self is other or (self.type == other.type and self.index == other.index)
+
+    def __ne__(self, other):
+        if other.__class__ is not device:
+            return NotImplemented
+        return self is not other and (self.type != other.type or self.index != other.index)
+
+    def _no_ordering(self, other):
+        if other.__class__ is not device:
+            return NotImplemented
+        raise TypeError("comparison not implemented")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_ordering
+    del _no_ordering
 
     def __hash__(self):
-        return hash((self.type, self.index))
+        # torch's value: the device type's code in bits 16+, the index as an unsigned byte
+        # (no index is -1, so 255), which keeps hash(device) identical across the two libraries.
+        return (_TYPE_CODES[self.type] << 16) | (255 if self.index is None else self.index & 255)
 
     def __reduce__(self):
         return (device, (self._str,))

@@ -137,7 +137,7 @@ def test_sdpa_float32_stays_float32(device, rng):
 def test_sdpa_grad_fn_and_next_functions(rng):
     q, k, v = (_randn(rng, 2, 4, 5) for _ in range(3))
     out = sdpa(q, k, v)
-    assert out.grad_fn.name() == "ScaledDotProductAttentionBackward0"
+    assert out.grad_fn.name() == "ScaledDotProductFlashAttentionForCpuBackward0"
     assert len(out.grad_fn.next_functions) == 3
 
 

@@ -84,7 +84,11 @@ class _Attention(Op):
     key give zeros instead of NaN).
     """
 
-    node_name = "ScaledDotProductAttentionBackward0"
+    # PyTorch's name for its fused CPU kernel, the top node of a 4-D scaled_dot_product_attention
+    # there. Calls PyTorch sends to its unfused math path instead (3-D or 5-D inputs, dropout,
+    # broadcast batch dims, a mask that requires grad) stay fused here, so their top node keeps
+    # this name where PyTorch shows the final matmul's UnsafeViewBackward0/MmBackward0.
+    node_name = "ScaledDotProductFlashAttentionForCpuBackward0"
     # Callers usually use only one of the two outputs: don't build zeros for the other.
     materialize_grads = False
 

@@ -453,34 +453,47 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
     With ``use_input_stats`` the running statistics (when given) are updated with the batch
     average of the per-instance statistics; otherwise they normalise (as ``batch_norm`` in
-    evaluation)."""
+    evaluation).
+
+    >>> import probe
+    >>> x = probe.tensor([[[1.0, 3.0], [2.0, 6.0]]])
+    >>> y = probe.nn.functional.instance_norm(x)
+    >>> [round(v, 4) for v in y.flatten().tolist()]
+    [-1.0, 1.0, -1.0, 1.0]
+    """
     x = input._data
-    if not use_input_stats:
-        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    if x.ndim < 2:
-        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
-                         f"{_size_text(x.shape)}")
-    spatial = 1
-    for s in x.shape[2:]:
-        spatial *= s
-    if spatial == 1:
-        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
-                         f"{_size_text(x.shape)}")
-    c = x.shape[1]
-    for name, p in (("running_mean", running_mean), ("running_var", running_var)):
-        if p is not None and p._data.size != c:
-            raise RuntimeError(f"{name} should contain {c} elements not {p._data.size}")
-    if running_mean is not None and x.size:
-        xp = input._device.xp
-        x3 = _work(x).reshape((x.shape[0], c, -1))
-        mean = xp.mean(x3, axis=2)
-        var = xp.var(x3, axis=2, ddof=1)
-        rm, rv = running_mean._data, running_var._data
-        rm *= 1.0 - momentum
-        rm += (momentum * xp.mean(mean, axis=0)).astype(rm.dtype, copy=False)
-        rv *= 1.0 - momentum
-        rv += (momentum * xp.mean(var, axis=0)).astype(rv.dtype, copy=False)
-    return group_norm(input, c, weight, bias, eps)
+    if use_input_stats:
+        spatial = 1
+        for s in x.shape[2:]:
+            spatial *= s
+        if x.ndim < 2 or spatial == 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input "
+                             f"size {_size_text(x.shape)}")
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("Expected running_mean and running_var to be defined when "
+                           "use_input_stats is false")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must either both be None or neither "
+                         "be None")
+    # PyTorch's own construction: each (sample, channel) pair becomes a channel of a batch of
+    # one, normalised by batch_norm, and the result is viewed back. The graph is therefore
+    # the same (ViewBackward0 <- NativeBatchNormBackward0 <- ViewBackward0, RepeatBackward0 for
+    # the affine parameters), and so are the errors and the running-statistics arithmetic.
+    n, c = x.shape[0], x.shape[1]
+    w = None if weight is None else weight.repeat(n)
+    b = None if bias is None else bias.repeat(n)
+    rm = None if running_mean is None else running_mean.detach().repeat(n)
+    rv = None if running_var is None else running_var.detach().repeat(n)
+    folded = input.contiguous().view((1, n * c) + tuple(x.shape[2:]))
+    out = batch_norm(folded, rm, rv, w, b, use_input_stats, momentum, eps)
+    if use_input_stats and rm is not None:
+        # The per-instance running statistics, averaged over the batch, written back as one
+        # in-place update each (PyTorch's copy_ bumps the buffers' versions once).
+        with np.errstate(invalid="ignore"):  # an empty batch gives NaN, as PyTorch's mean
+            for buf, rep in ((running_mean, rm), (running_var, rv)):
+                buf._data[...] = rep._data.reshape((n, c)).sum(axis=0) / n
+                buf._vc[0] += 1
+    return out.view(x.shape)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
