@@ -8,6 +8,7 @@ No Textual import here (the UI lives in ``probe.tui``), so scripts and headless 
 from .driver import FitResult, RecordBuffer, TrainingController, fit
 from .records import Alert, LayerStats, MetaRecord, StatusRecord, StepRecord
 from .rules import (
+    DeadUnitsRule,
     ExplodingRule,
     NonFiniteRule,
     Rule,
@@ -19,8 +20,8 @@ from .runlog import RunReader, RunWriter, replay
 from .stats import GradientMonitor, TrainingStopped
 
 __all__ = [
-    "Alert", "ExplodingRule", "FitResult", "GradientMonitor", "LayerStats", "MetaRecord",
-    "NonFiniteRule", "RecordBuffer", "Rule", "RunReader", "RunWriter", "StatusRecord",
-    "StepRecord", "TrainingController", "TrainingStopped", "UpdateRatioRule", "VanishingRule",
-    "default_rules", "fit", "replay",
+    "Alert", "DeadUnitsRule", "ExplodingRule", "FitResult", "GradientMonitor", "LayerStats",
+    "MetaRecord", "NonFiniteRule", "RecordBuffer", "Rule", "RunReader", "RunWriter",
+    "StatusRecord", "StepRecord", "TrainingController", "TrainingStopped", "UpdateRatioRule",
+    "VanishingRule", "default_rules", "fit", "replay",
 ]

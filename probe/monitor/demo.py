@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 
 from .driver import RecordBuffer, TrainingController, fit
+from .rules import default_rules
 from .stats import GradientMonitor
 
 __all__ = ["DemoJob", "demo_child", "make_model"]
@@ -53,8 +54,10 @@ class DemoJob:
         self.loss_fn = nn.CrossEntropyLoss()
         self.buffer = RecordBuffer()
         self.controller = TrainingController()
+        # Dead units too: after the explosion the ReLUs go silent, and the demo shows that.
         self.monitor = GradientMonitor(self.model, self.optimizer, every=every,
-                                       controller=self.controller)
+                                       controller=self.controller,
+                                       rules=default_rules(dead_units=True))
         self.run_dir = run_dir
         self.sinks = [self.buffer, *sinks]
         self._vanish_request = None

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["ExplodingRule", "NonFiniteRule", "POLICIES", "Rule", "UpdateRatioRule",
-           "VanishingRule", "default_rules"]
+__all__ = ["DeadUnitsRule", "ExplodingRule", "NonFiniteRule", "POLICIES", "Rule",
+           "UpdateRatioRule", "VanishingRule", "default_rules"]
 
 POLICIES = ("warn", "pause", "skip_step", "stop")
 
@@ -223,18 +223,159 @@ class UpdateRatioRule(Rule):
         return found
 
 
+class DeadUnitsRule(Rule):
+    """Units (features of a linear layer, channels of a convolution) after a ReLU-family layer
+    that did not fire for any example over the last ``window`` monitored training steps: more
+    than ``max_dead_fraction`` of a layer's units dead is flagged.
+
+    Optional (not in the default set: it watches activations, which costs one reduction over
+    each watched output per monitored step). It observes the forward passes through
+    ``probe.nethook.TraceDict`` hooks that the monitor attaches when it is created; only
+    training-mode forwards with gradients enabled count, so evaluation passes do not hide or
+    fake dead units. ``layers``: module names to watch (default: every ``ReLU``/``ReLU6``
+    module). ``unit_dim``: the axis of the units in a watched output; by default 1 for 2-D, 4-D
+    and 5-D outputs (``N, C, ...``) and the last axis for 3-D outputs (``N, L, features``, as in
+    a transformer's feed-forward block; pass ``unit_dim=1`` for ``Conv1d`` outputs).
+
+    An alert names the weight of the layer that feeds the watched module (the closest earlier
+    module with a ``weight``), so it lands on that row of the UI's layer table.
+
+        >>> import probe
+        >>> net = probe.nn.Sequential(probe.nn.Linear(3, 4), probe.nn.ReLU(), probe.nn.Linear(4, 1))
+        >>> rule = DeadUnitsRule(window=1)
+        >>> rule.watched(net)
+        {'1': '0.weight'}
+    """
+
+    name = "dead_units"
+    ACTIVATIONS = ("ReLU", "ReLU6")
+
+    def __init__(self, layers=None, max_dead_fraction: float = 0.5, window: int = 20,
+                 unit_dim: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= max_dead_fraction <= 1:
+            raise ValueError(f"max_dead_fraction must be in [0, 1], got {max_dead_fraction}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.layers = [layers] if isinstance(layers, str) else layers
+        self.max_dead_fraction = max_dead_fraction
+        self.window = int(window)
+        self.unit_dim = unit_dim
+        self._trace = None
+        self._monitor = None
+        self._alive: dict[str, object] = {}  # module name -> bool array of units seen firing
+        self._feeds: dict[str, str] = {}
+        self._steps_seen = 0
+
+    def watched(self, model) -> dict[str, str]:
+        """``{module name: name the alerts use}`` of the modules this rule watches in ``model``."""
+        feeds, last_weight = {}, None
+        wanted = None if self.layers is None else set(self.layers)
+        for name, module in model.named_modules():
+            if not name:
+                continue
+            if wanted is None:
+                if type(module).__name__ in self.ACTIVATIONS:
+                    feeds[name] = last_weight or name
+            elif name in wanted:
+                feeds[name] = last_weight or name
+            weight = module._parameters.get("weight") if hasattr(module, "_parameters") else None
+            if weight is not None and weight.requires_grad:
+                last_weight = f"{name}.weight"
+        return feeds
+
+    def attach(self, monitor) -> None:
+        """Start watching ``monitor.model`` (called by ``GradientMonitor``)."""
+        from ..nethook import TraceDict  # noqa: PLC0415
+
+        if self.layers is not None:
+            from ..nethook.naming import resolve_layers  # noqa: PLC0415
+
+            resolve_layers(monitor.model, self.layers)  # unknown names fail here, with hints
+        self.detach()
+        self._monitor = monitor
+        self._feeds = self.watched(monitor.model)
+        if self._feeds:
+            self._trace = TraceDict(monitor.model, list(self._feeds), retain_output=False,
+                                    edit_output=self._observe)
+
+    def detach(self) -> None:
+        """Remove the hooks."""
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+        self._alive.clear()
+        self._steps_seen = 0
+
+    def _observe(self, output, layer):
+        from ..engine.grad_mode import is_grad_enabled  # noqa: PLC0415
+
+        monitor = self._monitor
+        if monitor is None or (monitor.step + 1) % monitor.every or not is_grad_enabled() or \
+                not getattr(output, "ndim", 0) or output.ndim < 2:
+            return output
+        if not self._trace[layer].module.training:
+            return output
+        data = output._data
+        dim = self._unit_axis(data.ndim)
+        axes = tuple(a for a in range(data.ndim) if a != dim)
+        # Max over everything but the units: one pass; NaN counts as firing (the nonfinite
+        # rule reports it), -inf or 0 everywhere as dead.
+        fired = ~(data.max(axis=axes) <= 0)
+        seen = self._alive.get(layer)
+        if seen is None or seen.shape != fired.shape:
+            self._alive[layer] = fired
+        else:
+            seen |= fired
+        return output
+
+    def _unit_axis(self, ndim: int) -> int:
+        if self.unit_dim is not None:
+            return self.unit_dim % ndim
+        return ndim - 1 if ndim == 3 else 1
+
+    def check(self, record, monitor=None):
+        if not self._alive:
+            return []
+        self._steps_seen += 1
+        if self._steps_seen < self.window:
+            return []
+        found = []
+        for layer, fired in self._alive.items():
+            fired = fired.get() if hasattr(fired, "get") else fired  # CuPy: a small transfer
+            total = int(fired.size)
+            dead = total - int(fired.sum())
+            if total and dead / total > self.max_dead_fraction:
+                found.append((self._feeds.get(layer, layer),
+                              f"{dead}/{total} units ({100 * dead / total:.0f}%) after layer "
+                              f"{layer!r} did not fire in the last {self._steps_seen} steps"))
+        self._alive.clear()
+        self._steps_seen = 0
+        return found
+
+
+# Rules left out of default_rules() unless asked for by name.
+OPTIONAL_RULES = ("dead_units",)
+
+
 def default_rules(**overrides) -> list[Rule]:
     """The default rule set; ``overrides`` maps a rule name to keyword arguments for it (or to
-    ``False`` to leave the rule out)."""
+    ``False`` to leave the rule out). Optional rules (``dead_units``) join when named (``True``
+    or keyword arguments).
+
+    >>> [r.name for r in default_rules(dead_units=True, update_ratio=False)]
+    ['nonfinite', 'exploding', 'vanishing', 'dead_units']
+    """
     classes = {"nonfinite": NonFiniteRule, "exploding": ExplodingRule,
-               "vanishing": VanishingRule, "update_ratio": UpdateRatioRule}
+               "vanishing": VanishingRule, "update_ratio": UpdateRatioRule,
+               "dead_units": DeadUnitsRule}
     unknown = set(overrides) - set(classes)
     if unknown:
         raise ValueError(f"unknown rule(s): {sorted(unknown)}; known: {sorted(classes)}")
     rules = []
     for name, cls in classes.items():
-        kwargs = overrides.get(name, {})
-        if kwargs is False:
+        kwargs = overrides.get(name, None if name in OPTIONAL_RULES else {})
+        if kwargs is None or kwargs is False:
             continue
-        rules.append(cls(**kwargs))
+        rules.append(cls(**({} if kwargs is True else kwargs)))
     return rules

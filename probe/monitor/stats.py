@@ -139,16 +139,24 @@ class GradientMonitor:
             if register is not None and getattr(optimizer, "_reports_updates", False):
                 self._handles.append(register(self._observe_update))
                 self._reporting = True
+        for rule in self.rules:  # rules that watch the model itself (DeadUnitsRule) hook in now
+            attach = getattr(rule, "attach", None)
+            if callable(attach):
+                attach(self)
 
     # ------------------------------------------------------------------ public API
     def add_sink(self, sink) -> None:
         self.sinks.append(sink)
 
     def remove(self) -> None:
-        """Detach from the optimizer."""
+        """Detach from the optimizer and the model (rules' hooks included)."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for rule in self.rules:
+            detach = getattr(rule, "detach", None)
+            if callable(detach):
+                detach()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -114,3 +114,91 @@ def test_defaults_and_validation():
         UpdateRatioRule(policy="skip_step")
     with pytest.raises(ValueError):
         NonFiniteRule(policy="explode")
+
+
+# ---- dead units ---------------------------------------------------------------------------------
+def _dying_model(bias=-100.0):
+    """Linear -> ReLU -> Linear whose first layer's huge negative bias silences every unit."""
+    probe.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    with probe.no_grad():
+        model[0].bias[:6] = bias  # 6 of 8 units dead, 2 alive
+    return model
+
+
+def _train(model, mon, opt, steps, x=None):
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = model(probe.randn(16, 3) if x is None else x).pow(2).sum()
+        loss.backward()
+        mon.after_backward(loss)
+        opt.step()
+
+
+def test_dead_units_flags_the_layer_feeding_the_relu_after_its_window():
+    from probe.monitor.rules import DeadUnitsRule
+
+    model = _dying_model()
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    rule = DeadUnitsRule(window=5)
+    mon = GradientMonitor(model, opt, rules=[rule])
+    _train(model, mon, opt, 4)
+    assert not _alerts(mon, "dead_units")  # the window is not full yet
+    _train(model, mon, opt, 1)
+    (alert,) = _alerts(mon, "dead_units")
+    assert alert["layer"] == "0.weight"
+    assert "6/8 units (75%)" in alert["message"] and "'1'" in alert["message"]
+
+
+def test_dead_units_quiet_for_a_healthy_layer_and_ignores_eval_passes():
+    from probe.monitor.rules import DeadUnitsRule
+
+    model = _dying_model(bias=0.0)
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(window=3)])
+    for _ in range(6):
+        _train(model, mon, opt, 1)
+        model.eval()
+        with probe.no_grad():
+            model(probe.full((4, 3), -50.0))  # would look dead: not a training pass
+        model.train()
+        assert not _alerts(mon, "dead_units")
+
+
+def test_dead_units_on_conv_channels_and_explicit_layers():
+    from probe.monitor.rules import DeadUnitsRule
+
+    probe.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    with probe.no_grad():
+        model[0].bias[:] = -1e3  # every channel dead
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(layers=["1"], window=2)])
+    for _ in range(2):
+        opt.zero_grad()
+        model(probe.randn(2, 1, 6, 6)).sum().backward()
+        opt.step()
+    (alert,) = _alerts(mon, "dead_units")
+    assert alert["layer"] == "0.weight" and "4/4 units" in alert["message"]
+    with pytest.raises(LookupError, match="did you mean"):
+        GradientMonitor(model, opt, rules=[DeadUnitsRule(layers=["11"])])
+
+
+def test_dead_units_hooks_go_with_the_monitor():
+    from probe.monitor.rules import DeadUnitsRule
+
+    model = _dying_model()
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(window=1)])
+    assert model[1]._forward_hooks
+    mon.remove()
+    assert not model[1]._forward_hooks
+
+
+def test_dead_units_is_optional():
+    names = [r.name for r in default_rules()]
+    assert "dead_units" not in names
+    rules = default_rules(dead_units={"window": 3})
+    assert rules[-1].name == "dead_units" and rules[-1].window == 3
+    with pytest.raises(ValueError, match="max_dead_fraction"):
+        default_rules(dead_units={"max_dead_fraction": 2})
