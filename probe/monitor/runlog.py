@@ -10,20 +10,22 @@ the writer may be in the middle of it.
     >>> import tempfile, math
     >>> run = tempfile.mkdtemp()
     >>> with RunWriter(run, meta={"run_id": "demo"}) as w:
-    ...     w.write({"type": "status", "state": "running", "step": 0, "time": 0.0,
-    ...              "reason": None})
-    >>> [r["type"] for r in replay(run)]
-    ['meta', 'status']
+    ...     w.write({"type": "step", "step": 1, "loss": math.nan})
+    >>> [(r["type"], r.get("state")) for r in replay(run)]  # closing marks the run finished
+    [('meta', None), ('step', None), ('status', 'finished')]
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
+import sys
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 
 __all__ = ["RunReader", "RunWriter", "decode_line", "encode_record", "replay"]
@@ -99,16 +101,35 @@ def _write_atomic(path: Path, text: str) -> None:
         os.close(fd)
 
 
+_TERMINAL_STATES = ("stopped", "finished", "failed")
+_OPEN_WRITERS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_writers() -> None:
+    # A script's own loop rarely closes its writer: closing here marks the run as ended, so that
+    # `probe watch` stops following it (an unhandled exception marks it failed).
+    crashed = getattr(sys, "last_value", None) is not None
+    for writer in list(_OPEN_WRITERS):
+        writer.close(state="failed" if crashed else "finished", reason="process exited")
+
+
 class RunWriter:
     """Write a run directory. A sink: ``write(record)`` appends a line (``meta`` records go to
     ``meta.json``); thread-safe. ``meta`` (a dict) is completed with ``type``, ``run_id`` and
-    ``started`` and written at once."""
+    ``started`` and written at once.
+
+    ``close()`` (also at interpreter exit) ends the log with a ``finished`` status record unless
+    the trainer already wrote how the run ended, so that readers know no more is coming."""
 
     def __init__(self, run_dir, meta: dict | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        self._step = 0
+        self._ended = False
+        _OPEN_WRITERS.add(self)
         if meta is not None:
             self.write_meta(meta)
 
@@ -128,19 +149,32 @@ class RunWriter:
                 return
             self._file.write(line)
             self._file.flush()
+            kind = record.get("type")
+            if kind == "step":
+                self._step = record.get("step", self._step)
+            elif kind == "status":
+                self._ended = record.get("state") in _TERMINAL_STATES
 
     __call__ = write
 
-    def close(self) -> None:
+    def close(self, state: str = "finished", reason: str | None = "writer closed") -> None:
+        """Close the log, first writing a ``state`` status record if the run has not ended."""
+        if not self._ended and not self._file.closed:
+            self.write({"type": "status", "state": state, "step": self._step,
+                        "time": time.time(), "reason": reason})
         with self._lock:
             if not self._file.closed:
                 self._file.close()
+        _OPEN_WRITERS.discard(self)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(state="failed", reason=f"{exc_type.__name__}: {exc}")
 
 
 class RunReader:

@@ -3,6 +3,8 @@ import math
 import threading
 import time
 
+import pytest
+
 from probe.monitor import RunReader, RunWriter, replay
 
 
@@ -21,7 +23,8 @@ def test_nan_round_trip_and_valid_json(tmp_path):
         w.write(_rec(1, loss=math.nan))
     line = (tmp_path / "metrics.jsonl").read_text().splitlines()[0]
     json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict
-    (r,) = RunReader(tmp_path).records()
+    r, end = RunReader(tmp_path).records()
+    assert end["type"] == "status" and end["state"] == "finished" and end["step"] == 1
     assert math.isnan(r["loss"]) and r["global_grad_norm"] == math.inf
     assert math.isnan(r["params"]["w"]["grad_norm"]) and r["params"]["w"]["grad_max"] == -math.inf
     assert r["alerts"][0]["message"] == "NaN"  # text fields are left alone
@@ -33,7 +36,7 @@ def test_torn_last_line_skipped(tmp_path):
         w.write(_rec(2))
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"type": "step", "ste')
-    assert [r["step"] for r in RunReader(tmp_path).records()] == [1, 2]
+    assert [r["step"] for r in RunReader(tmp_path).records()] == [1, 2, 2]  # 2: the end status
 
 
 def test_follow_sees_appended_lines(tmp_path):
@@ -71,4 +74,35 @@ def test_replay_and_atomic_meta(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     records = list(replay(tmp_path))
     assert records[0]["type"] == "meta" and records[0]["config"] == {"x": 1}
-    assert [r["step"] for r in records[1:]] == [1]
+    assert [(r["type"], r["step"]) for r in records[1:]] == [("step", 1), ("status", 1)]
+    assert records[-1]["state"] == "finished"
+
+
+def test_close_does_not_repeat_a_terminal_status(tmp_path):
+    with RunWriter(tmp_path) as w:
+        w.write(_rec(3))
+        w.write({"type": "status", "state": "stopped", "step": 3, "time": 0.0, "reason": "user"})
+    states = [r.get("state") for r in RunReader(tmp_path).records() if r["type"] == "status"]
+    assert states == ["stopped"]
+
+
+def test_exception_in_with_block_marks_run_failed(tmp_path):
+    with pytest.raises(RuntimeError):
+        with RunWriter(tmp_path) as w:
+            w.write(_rec(2))
+            raise RuntimeError("loss diverged")
+    end = list(RunReader(tmp_path).records())[-1]
+    assert end["type"] == "status" and end["state"] == "failed" and end["step"] == 2
+    assert end["reason"] == "RuntimeError: loss diverged"
+
+
+def test_writers_left_open_are_closed_at_exit(tmp_path):
+    from probe.monitor import runlog
+
+    w = RunWriter(tmp_path)
+    w.write(_rec(5))
+    runlog._close_open_writers()
+    end = list(RunReader(tmp_path).records())[-1]
+    assert end["state"] == "finished" and end["reason"] == "process exited"
+    w.close()  # closing twice is harmless and writes nothing more
+    assert len(list(RunReader(tmp_path).records())) == 2
