@@ -10,11 +10,16 @@ Floats may be NaN or +-Inf in memory; the run log encodes them so the file stays
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+if TYPE_CHECKING:  # Python 3.11+; the annotations below are never evaluated at run time
+    from typing import NotRequired
 
 Severity = Literal["info", "warning", "critical"]
 Policy = Literal["warn", "pause", "skip_step", "stop"]
 State = Literal["running", "paused", "stopped", "finished", "failed"]
+# The states after which no more records come.
+ENDED_STATES = ("stopped", "finished", "failed")
 
 
 class LayerStats(TypedDict):
@@ -36,6 +41,7 @@ class Alert(TypedDict):
     message: str
     step: int
     policy: Policy  # what the monitor did about it
+    repeats: NotRequired[int]  # checks of the same rule and layer held back since its last alert
 
 
 class StepRecord(TypedDict):

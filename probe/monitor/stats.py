@@ -88,7 +88,9 @@ class GradientMonitor:
     ``sinks``: objects with ``write(record)`` (a ``RunWriter``, a ``RecordBuffer``) or callables
     receiving each ``StepRecord``. ``controller``: the ``TrainingController`` the ``pause`` policy
     pauses. ``alert_cooldown``: an alert of the same rule and parameter is not repeated within
-    this many steps (its policy still applies for ``skip_step``).
+    this many steps (its policy still applies for ``skip_step``); while the condition holds at
+    every monitored step the gap doubles, up to 64 times ``alert_cooldown``, and the next alert
+    counts the checks it stood for in ``repeats``. A step where it no longer holds resets the gap.
     """
 
     def __init__(self, model, optimizer=None, every: int = 1, rules=None, sinks=(),
@@ -116,7 +118,8 @@ class GradientMonitor:
         self.step = 0  # optimizer steps seen (monitored or not)
         self.epoch = 0
         self.last_record: StepRecord | None = None
-        self._last_alerted: dict[tuple[str, str | None], int] = {}
+        # (rule, layer) -> [last alerted step, last step it held, current gap, hits not alerted]
+        self._alert_memory: dict[tuple[str, str | None], list[int]] = {}
         self._snapshots: dict[int, object] = {}  # reused weight-copy buffers, by param index
         self._batch_layout = None  # (sizes, offsets, float64 work arrays) of small grads
         # Per param: (data array, version, squared norm on the device) after the last monitored
@@ -500,6 +503,22 @@ class GradientMonitor:
             "alerts": self._alerts,
         }
 
+    def _alert_due(self, key, step) -> int | None:
+        """Rate-limit one (rule, layer) pair: ``None`` to hold the alert back, else the number of
+        checks it held back since the last one. A condition that persists alerts at doubling
+        gaps (a run stuck in it does not flood the log), and at once again after it cleared."""
+        memory = self._alert_memory.get(key)
+        if memory is None or step - memory[1] > self.every:  # new, or it had cleared meanwhile
+            self._alert_memory[key] = [step, step, self.alert_cooldown, 0]
+            return 0
+        last_alert, _, gap, held = memory
+        memory[1] = step
+        if step - last_alert < gap:
+            memory[3] = held + 1
+            return None
+        memory[0], memory[2], memory[3] = step, min(2 * gap, 64 * self.alert_cooldown), 0
+        return held
+
     def _run_rules(self, record, phase):
         step = record["step"]
         for rule in self.rules:
@@ -508,13 +527,13 @@ class GradientMonitor:
             for layer, message in rule.check(record, self):
                 if rule.policy == "skip_step":
                     self._skipped = True
-                key = (rule.name, layer)
-                last = self._last_alerted.get(key)
-                if last is not None and step - last < self.alert_cooldown:
+                held = self._alert_due((rule.name, layer), step)
+                if held is None:
                     continue
-                self._last_alerted[key] = step
                 alert: Alert = {"rule": rule.name, "severity": rule.severity, "layer": layer,
                                 "message": message, "step": step, "policy": rule.policy}
+                if held:
+                    alert["repeats"] = held
                 self._alerts.append(alert)
                 if rule.policy == "stop" and self._stop_alert is None:
                     self._stop_alert = alert

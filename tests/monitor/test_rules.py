@@ -7,6 +7,7 @@ from probe.monitor import GradientMonitor, TrainingController, TrainingStopped
 from probe.monitor.rules import (
     ExplodingRule,
     NonFiniteRule,
+    Rule,
     UpdateRatioRule,
     VanishingRule,
     default_rules,
@@ -202,3 +203,37 @@ def test_dead_units_is_optional():
     assert rules[-1].name == "dead_units" and rules[-1].window == 3
     with pytest.raises(ValueError, match="max_dead_fraction"):
         default_rules(dead_units={"max_dead_fraction": 2})
+
+
+class _SwitchRule(Rule):
+    """Fires on fc layer '0.weight' whenever ``on`` is set."""
+
+    name = "switch"
+
+    def __init__(self):
+        super().__init__()
+        self.on = True
+
+    def check(self, record, monitor=None):
+        return [("0.weight", "switched on")] if self.on else []
+
+
+def test_persistent_condition_alerts_at_doubling_gaps_and_counts_what_it_held_back():
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.0)
+    rule = _SwitchRule()
+    mon = GradientMonitor(model, opt, rules=[rule], alert_cooldown=5)
+    seen = []
+    for _ in range(80):
+        _step(model, opt)
+        seen += [(a["step"], a.get("repeats")) for a in _alerts(mon, "switch")]
+    # gaps 5, 10, 20, 40; each alert counts the checks held back since the previous one
+    assert seen == [(1, None), (6, 4), (16, 9), (36, 19), (76, 39)]
+    rule.on = False
+    _step(model, opt)  # step 81: the condition cleared, so the next hit alerts at once
+    rule.on = True
+    _step(model, opt)
+    assert [(a["step"], a.get("repeats")) for a in _alerts(mon, "switch")] == [(82, None)]
+    _step(model, opt)
+    assert _alerts(mon, "switch") == []  # and the gap starts again from alert_cooldown
+
