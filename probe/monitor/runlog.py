@@ -28,6 +28,8 @@ import uuid
 import weakref
 from pathlib import Path
 
+from .records import ENDED_STATES
+
 __all__ = ["RunReader", "RunWriter", "decode_line", "encode_record", "replay"]
 
 META = "meta.json"
@@ -101,7 +103,6 @@ def _write_atomic(path: Path, text: str) -> None:
         os.close(fd)
 
 
-_TERMINAL_STATES = ("stopped", "finished", "failed")
 _OPEN_WRITERS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -153,7 +154,7 @@ class RunWriter:
             if kind == "step":
                 self._step = record.get("step", self._step)
             elif kind == "status":
-                self._ended = record.get("state") in _TERMINAL_STATES
+                self._ended = record.get("state") in ENDED_STATES
 
     __call__ = write
 

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from ..monitor.records import ENDED_STATES
 from .sources import Source, call_controller
 from .state import RunState
 from .widgets import AlertsPanel, Chart, LayerDetail, LayerTable, StatusBar
@@ -56,7 +57,8 @@ class HelpScreen(ModalScreen):
 class MonitorApp(App):
     """The training monitor.
 
-    ``extra_keys`` maps a key to ``(description, callback)`` for source-specific actions (the demo's
+    ``extra_keys`` maps a key to ``(label, callback)`` or ``(label, callback, help)`` for
+    source-specific actions (the demo's
     explode/vanish keys). ``on_exit`` runs after the app stops (to join the trainer thread).
     """
 
@@ -76,20 +78,24 @@ class MonitorApp(App):
     # Redrawing is pure Python and shares the GIL with an in-process trainer: at 4 Hz the demo's
     # trainer ran 2-3x slower than at 2 Hz (measured on 2 cores).
     def __init__(self, source: Source, *, refresh_hz: float = 2.0,
-                 extra_keys: dict[str, tuple[str, Callable[[], object]]] | None = None,
+                 extra_keys: dict[str, tuple] | None = None,
                  title: str | None = None):
         super().__init__()
         self.source = source
         self.state = RunState()
         self.refresh_hz = refresh_hz
-        self.extra_keys = dict(extra_keys or {})
+        # key -> (footer label, callback, help line): the footer has room for a word or two
+        self.extra_keys: dict[str, tuple[str, Callable[[], object], str]] = {
+            key: (entry[0], entry[1], entry[2] if len(entry) > 2 else entry[0])
+            for key, entry in (extra_keys or {}).items()}
         self.requested: str | None = None  # "pausing"/"stopping" until a status record confirms
         self._drawn_version = -1
+        self._footer_key = None
         self.w_status: StatusBar | None = None
         if title:
             self.title = title
-        for key, (desc, _) in self.extra_keys.items():
-            self.bind(key, f"extra('{key}')", description=desc)
+        for key, (label, _, _) in self.extra_keys.items():
+            self.bind(key, f"extra('{key}')", description=label)
 
     # ---- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -129,7 +135,7 @@ class MonitorApp(App):
 
     def shown_state(self) -> str:
         st = self.state.state
-        if self.requested == "stopping" and st not in ("stopped", "finished", "failed"):
+        if self.requested == "stopping" and st not in ENDED_STATES:
             return "stopping"
         if self.requested == "pausing" and st == "running":
             return "pausing"
@@ -156,6 +162,10 @@ class MonitorApp(App):
         st = self.state
         if self.w_status is None:
             return
+        footer_key = (self.shown_state(), self._is_paused() if self.controller else None)
+        if footer_key != self._footer_key:  # the keys on offer follow the training state
+            self._footer_key = footer_key
+            self.refresh_bindings()
         self.w_status.show(st, shown_state=self.shown_state(),
                                        source_label=getattr(self.source, "label", "source"),
                                        read_only=self.controller is None)
@@ -173,6 +183,19 @@ class MonitorApp(App):
                               + (f"  filter: {table.filter_text!r}" if table.filter_text else ""))
 
     # ---- actions ---------------------------------------------------------------------------------
+    TRAINING_ACTIONS = ("toggle_pause", "single_step", "stop", "extra")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the training keys in the footer where they can do nothing (a read-only source,
+        a run that has ended) and grey out ``n`` while training runs."""
+        if action not in self.TRAINING_ACTIONS:
+            return True
+        if self.controller is None or self.state.state in ENDED_STATES:
+            return False
+        if action == "single_step" and not self._is_paused():
+            return None
+        return True
+
     def _need_controller(self) -> bool:
         if self.controller is None:
             self.notify("read-only source: training is not controlled from here",
@@ -218,8 +241,7 @@ class MonitorApp(App):
         self.redraw()
 
     def action_quit_app(self) -> None:
-        if self.controller is not None and self.state.state not in ("stopped", "finished",
-                                                                     "failed"):
+        if self.controller is not None and self.state.state not in ENDED_STATES:
             call_controller(self.controller, "stop")
         self.exit()
 
@@ -257,11 +279,12 @@ class MonitorApp(App):
             self.push_screen(LayerDetail(name, self.state))
 
     def action_help(self) -> None:
-        extra = "".join(f"[b]{k}[/b]        {desc}\n" for k, (desc, _) in self.extra_keys.items())
+        extra = "".join(f"[b]{key}[/b]        {text}\n"
+                        for key, (_, _, text) in self.extra_keys.items())
         self.push_screen(HelpScreen(extra))
 
     def action_extra(self, key: str) -> None:
-        desc, fn = self.extra_keys[key]
+        _, fn, desc = self.extra_keys[key]
         fn()
         self.notify(desc, timeout=2)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 import time
 
+from ..monitor.records import ENDED_STATES
 from .sources import Source
 from .state import RunState, format_alert, format_progress
-
-TERMINAL_STATES = ("stopped", "finished", "failed")
 
 
 def run_headless(source: Source, *, every: int = 10, out=None, poll_interval: float = 0.1,
@@ -45,7 +44,7 @@ def run_headless(source: Source, *, every: int = 10, out=None, poll_interval: fl
                 reason = f" ({rec['reason']})" if rec.get("reason") else ""
                 print(f"status: {rec.get('state')} at step {rec.get('step')}{reason}",
                       file=out, flush=True)
-                if rec.get("state") in TERMINAL_STATES:
+                if rec.get("state") in ENDED_STATES:
                     done = True
         idle = time.monotonic() - last_data
         if (done or (finished_before and not records) or (not follow and not records)

@@ -7,9 +7,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 HISTORY = 300  # points kept per series
-# Steps a layer's alert flag stays up after its last alert: a few seconds at the demo's pace, so a
-# person sees a burst of alerts that the rules' cooldown keeps short.
+# A layer's alert flag stays up for FLAG_TTL steps after its last alert, and for at least
+# FLAG_SECONDS of the run's own time (the records' timestamps, so a replay shows what the live
+# view showed): a fast run would otherwise clear a flag before anyone could read it.
 FLAG_TTL = 1000
+FLAG_SECONDS = 10.0
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
 # Among alerts of one severity, the flag keeps the one closer to the cause: an explosion is often
@@ -82,12 +84,22 @@ class LayerState:
     flag_rule: str | None = None
     flag_severity: str = "ok"
     flag_step: int = 0
+    flag_time: float | None = None
     flag_message: str = ""
     alert_count: int = 0
 
-    def flag(self, current_step: int) -> tuple[str, str]:
+    def flag_up(self, current_step: int, current_time: float | None = None) -> bool:
+        """Whether the last alert's flag still shows at ``current_step`` (and record time)."""
+        if not self.flag_rule:
+            return False
+        if current_step - self.flag_step <= FLAG_TTL:
+            return True
+        return (current_time is not None and self.flag_time is not None
+                and current_time - self.flag_time <= FLAG_SECONDS)
+
+    def flag(self, current_step: int, current_time: float | None = None) -> tuple[str, str]:
         """(severity, label) shown in the status column."""
-        if self.flag_rule and current_step - self.flag_step <= FLAG_TTL:
+        if self.flag_up(current_step, current_time):
             return self.flag_severity, self.flag_rule.upper()
         if self.nonfinite:
             return "critical", "NONFINITE"
@@ -112,6 +124,7 @@ class RunState:
         self.layers: dict[str, LayerState] = {}
         self.alerts: deque = deque(maxlen=max_alerts)
         self.alert_total = 0
+        self.time: float | None = None  # the latest step record's timestamp
         self._times: deque = deque(maxlen=30)  # (time, step) for steps/s
         self.version = 0  # bumped on every change, so widgets redraw only when needed
 
@@ -147,6 +160,7 @@ class RunState:
             self.global_norms.append(self.global_norm)
         t = rec.get("time")
         if isinstance(t, (int, float)):
+            self.time = t
             self._times.append((t, self.step))
         for name, st in (rec.get("params") or {}).items():
             lay = self.layers.get(name)
@@ -178,13 +192,14 @@ class RunState:
         sev = alert.get("severity", "warning")
         lay.alert_count += 1
         # A fresh alert replaces the flag unless a worse one (severity, then rule) is still up.
-        still_up = lay.flag_rule and step - lay.flag_step <= FLAG_TTL
+        still_up = lay.flag_up(step, self.time)
         rank = (SEVERITY_RANK.get(sev, 2), RULE_RANK.get(alert.get("rule"), 1))
         current = (SEVERITY_RANK.get(lay.flag_severity, 0), RULE_RANK.get(lay.flag_rule, 1))
         if not still_up or rank >= current:
             lay.flag_rule = alert.get("rule", "alert")
             lay.flag_severity = sev
             lay.flag_step = step
+            lay.flag_time = self.time
             lay.flag_message = alert.get("message", "")
 
     # ---- derived ---------------------------------------------------------------------------------
@@ -198,7 +213,7 @@ class RunState:
         return (s1 - s0) / (t1 - t0)
 
     def flagged(self) -> list[LayerState]:
-        return [lay for lay in self.layers.values() if lay.flag(self.step)[0] != "ok"]
+        return [lay for lay in self.layers.values() if lay.flag(self.step, self.time)[0] != "ok"]
 
 
 def format_alert(alert: dict) -> str:
@@ -206,6 +221,8 @@ def format_alert(alert: dict) -> str:
     where = f" {alert['layer']}" if alert.get("layer") else ""
     policy = alert.get("policy")
     tail = f" ({policy})" if policy and policy != "warn" else ""
+    if alert.get("repeats"):
+        tail += f" (+{alert['repeats']} since last shown)"
     return (f"[{alert.get('severity', '?')}] step {alert.get('step', '?')} "
             f"{alert.get('rule', '?')}{where}: {alert.get('message', '')}{tail}")
 

@@ -112,6 +112,42 @@ def test_read_only_source_ignores_control_keys():
     run(go())
 
 
+def test_footer_offers_only_the_keys_that_can_act():
+    async def go():
+        src, ctrl, app = make()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert app.check_action("toggle_pause", ()) is True
+            assert app.check_action("single_step", ()) is None  # greyed while training runs
+            await pilot.press("n")
+            assert ctrl.calls == []
+            await pilot.press("p")
+            assert app.check_action("single_step", ()) is True
+            src.push(status("finished", 20, reason="max steps"))
+            await settle(pilot, app)
+            for action in ("toggle_pause", "single_step", "stop", "extra"):
+                assert app.check_action(action, ()) is False, action
+            await pilot.press("p", "s")
+            assert ctrl.calls == ["pause"]
+            text = screen_text(app)
+            assert "finished (max steps)" in text
+            assert "Pause/resume" not in text and "Quit" in text
+
+    run(go())
+
+
+def test_read_only_source_hides_training_keys():
+    async def go():
+        src, _, app = make(controller=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert app.check_action("toggle_pause", ()) is False
+            assert app.check_action("cycle_sort", ()) is True
+            assert "Pause/resume" not in screen_text(app)
+
+    run(go())
+
+
 def test_injected_alerts_flag_layers_and_fill_the_alerts_panel():
     async def go():
         src, _, app = make()
@@ -131,7 +167,7 @@ def test_injected_alerts_flag_layers_and_fill_the_alerts_panel():
             assert "nan" in table.row_text("fc.weight")
             assert "EXPLODING" in table.row_text("conv1.weight")
             assert "VANISHING" in table.row_text("conv1.bias")
-            assert table.row_text("fc.bias").endswith("ok")
+            assert table.cell_text("fc.bias", "flag") == "ok"
             lines = app.query_one(AlertsPanel).lines
             assert len(lines) == 3
             assert any("nonfinite fc.weight" in l and "(pause)" in l for l in lines)
@@ -167,7 +203,7 @@ def test_flags_expire_after_quiet_steps():
             quiet_until = 22 + FLAG_TTL + 10
             src.push(*(step(i) for i in range(22, quiet_until)))
             await settle(pilot, app)
-            assert app.query_one(LayerTable).row_text("fc.bias").endswith("ok")
+            assert app.query_one(LayerTable).cell_text("fc.bias", "flag") == "ok"
 
     run(go())
 
@@ -260,12 +296,19 @@ def test_extra_keys_run_their_callbacks():
     async def go():
         calls = []
         src = FakeSource([meta(), step(1)], controller=FakeController())
-        app = MonitorApp(src, extra_keys={"e": ("explode", lambda: calls.append("e")),
-                                          "v": ("vanish", lambda: calls.append("v"))})
+        app = MonitorApp(src, extra_keys={
+            "e": ("explode", lambda: calls.append("e"), "explode: learning rate x100"),
+            "v": ("vanish", lambda: calls.append("v"))})
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("e", "v", "e")
             await pilot.pause()
             assert calls == ["e", "v", "e"]
+            footer = screen_text(app).splitlines()[-1]
+            assert "e explode" in footer and "learning rate" not in footer
+            await pilot.press("question_mark")
+            await pilot.pause()
+            text = screen_text(app)
+            assert "explode: learning rate x100" in text and "vanish" in text
 
     run(go())
 

@@ -20,7 +20,7 @@ from probe.tui.sources import (
     decode_nonfinite,
     read_jsonl,
 )
-from probe.tui.state import RunState, fmt_num, sparkline
+from probe.tui.state import FLAG_SECONDS, FLAG_TTL, RunState, fmt_num, format_alert, sparkline
 
 
 def encode(rec) -> str:
@@ -122,6 +122,25 @@ def test_run_state_folds_records_and_flags():
     assert len(st.layers["conv1.weight"].norms) == 11
 
 
+def test_flags_last_both_flag_ttl_steps_and_flag_seconds_of_run_time():
+    st = RunState()
+    st.apply(step(1, alerts=[alert("exploding", "critical", "fc.bias", 1)]))
+    fast = step(FLAG_TTL + 50)  # far past FLAG_TTL steps, but 0.1 s of run time later
+    fast["time"] = 1000.1 + FLAG_SECONDS / 2
+    st.apply(fast)
+    assert st.layers["fc.bias"].flag(st.step, st.time) == ("critical", "EXPLODING")
+    late = step(FLAG_TTL + 60)
+    late["time"] = 1000.1 + FLAG_SECONDS + 1
+    st.apply(late)
+    assert st.layers["fc.bias"].flag(st.step, st.time) == ("ok", "ok")
+    slow = RunState()  # a slow run: FLAG_TTL steps hold the flag whatever the time
+    slow.apply(step(1, alerts=[alert("vanishing", "warning", "fc.bias", 1)]))
+    later = step(FLAG_TTL)
+    later["time"] = 1000.1 + 100 * FLAG_SECONDS
+    slow.apply(later)
+    assert slow.layers["fc.bias"].flag(slow.step, slow.time) == ("warning", "VANISHING")
+
+
 def test_formatting_helpers():
     assert fmt_num(None) == "-" and fmt_num(math.nan) == "nan" and fmt_num(math.inf) == "inf"
     assert fmt_num(1.5e-5) == "1.50e-05"
@@ -148,3 +167,11 @@ def test_headless_without_follow_stops_when_drained(tmp_path):
     out = io.StringIO()
     st = run_headless(RunDirSource(tmp_path), every=2, out=out, follow=False)
     assert st.step == 5 and "step 4 |" in out.getvalue()
+
+
+def test_alert_with_repeats_formats_the_count():
+    text = format_alert({"rule": "exploding", "severity": "critical", "layer": "fc.weight",
+                         "message": "grad norm 5e3 above 1e3", "step": 40, "policy": "warn",
+                         "repeats": 19})
+    assert text == ("[critical] step 40 exploding fc.weight: grad norm 5e3 above 1e3 "
+                    "(+19 since last shown)")

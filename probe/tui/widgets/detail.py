@@ -45,7 +45,7 @@ class LayerDetail(ModalScreen):
         if lay is None:
             info.append("  (no data)")
         else:
-            sev, label = lay.flag(self.state.step)
+            sev, label = lay.flag(self.state.step, self.state.time)
             shape = "×".join(map(str, lay.shape)) or "-"
             info.append(f"  shape {shape}  module {lay.layer or '-'}\n")
             info.append(f"grad norm {fmt_num(lay.grad_norm)}  max |grad| {fmt_num(lay.grad_max)}  "

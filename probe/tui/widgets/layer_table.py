@@ -9,13 +9,30 @@ from textual.widgets import DataTable
 
 from ..state import SEVERITY_RANK, LayerState, RunState, fmt_num, isfinite, sparkline
 
-COLUMNS = (("name", "Name"), ("shape", "Shape"), ("norm", "Grad norm"), ("hist", "History"),
-           ("ratio", "Update ratio"), ("flag", "Status"))
+# The flag comes right after the name: on a narrow terminal the table scrolls sideways, and the
+# columns cut off first must be the ones a glance can spare (history, shape).
+COLUMNS = (("name", "Name"), ("flag", "Status"), ("norm", "Grad norm"), ("ratio", "Update ratio"),
+           ("hist", "History"), ("shape", "Shape"))
 # Fixed widths for the cells that change every step (None: sized from the rows).
 WIDTHS = {"norm": 9, "hist": 20, "ratio": 12, "flag": 12}
 SORTS = ("model order", "name", "grad norm", "update ratio", "status")
 FLAG_STYLE = {"ok": "green", "info": "cyan", "warning": "bold yellow", "critical": "bold red"}
 SPARK_W = 20
+# Longer names are shortened in the middle, which keeps the module path's start and the
+# parameter's end ("encoder.layer.0.…query.weight"); the detail view shows the full name.
+NAME_W = 36
+
+
+def short_name(name: str, width: int = NAME_W) -> str:
+    """``name`` cut to ``width`` characters with an ellipsis in the middle.
+
+    >>> short_name("encoder.layer.10.attention.self.query.weight", 24)
+    'encoder.lay…query.weight'
+    """
+    if len(name) <= width:
+        return name
+    tail = width // 2
+    return name[:width - 1 - tail] + "…" + name[-tail:]
 
 
 def _num_key(x) -> float:
@@ -70,19 +87,22 @@ class LayerTable(DataTable):
         elif s == "update ratio":
             layers.sort(key=lambda lay: _num_key(lay.update_ratio), reverse=True)
         elif s == "status":
-            layers.sort(key=lambda lay: SEVERITY_RANK[lay.flag(state.step)[0]], reverse=True)
+            layers.sort(key=lambda lay: SEVERITY_RANK[lay.flag(state.step, state.time)[0]],
+                        reverse=True)
         return layers
 
     @staticmethod
-    def _cells(lay: LayerState, step: int) -> list:
-        sev, label = lay.flag(step)
+    def _cells(lay: LayerState, state: RunState) -> list:
+        sev, label = lay.flag(state.step, state.time)
         bad_norm = lay.grad_norm is not None and not isfinite(lay.grad_norm)
         norm = Text(fmt_num(lay.grad_norm), style="bold red" if bad_norm else "",
                     justify="right")
         hist = Text(sparkline(lay.norms, SPARK_W), style=FLAG_STYLE[sev] if sev != "ok" else "cyan")
         shape = "×".join(str(d) for d in lay.shape) if lay.shape else "-"
-        return [lay.name, shape, norm, hist, Text(fmt_num(lay.update_ratio), justify="right"),
-                Text(label, style=FLAG_STYLE[sev])]
+        cells = {"name": short_name(lay.name), "flag": Text(label, style=FLAG_STYLE[sev]),
+                 "norm": norm, "ratio": Text(fmt_num(lay.update_ratio), justify="right"),
+                 "hist": hist, "shape": shape}
+        return [cells[key] for key, _ in COLUMNS]
 
     def show(self, state: RunState) -> None:
         layers = self._ordered(state)
@@ -91,13 +111,13 @@ class LayerTable(DataTable):
             keep = self.current_name
             self.clear(columns=False)
             for lay in layers:
-                self.add_row(*self._cells(lay, state.step), key=lay.name)
+                self.add_row(*self._cells(lay, state), key=lay.name)
             self._order = names
             if keep in names:
                 self.move_cursor(row=names.index(keep), animate=False)
             return
         for lay in layers:
-            for (col, _), cell in zip(COLUMNS, self._cells(lay, state.step)):
+            for (col, _), cell in zip(COLUMNS, self._cells(lay, state)):
                 if col in ("name", "shape"):
                     continue
                 self.update_cell(lay.name, col, cell)
@@ -106,3 +126,8 @@ class LayerTable(DataTable):
         """The plain text of a row (for tests and the detail view)."""
         cells = self.get_row(name)
         return "  ".join(c.plain if isinstance(c, Text) else str(c) for c in cells)
+
+    def cell_text(self, name: str, column: str) -> str:
+        """The plain text of one cell: ``column`` is a key of ``COLUMNS`` ("flag", "norm"...)."""
+        cell = self.get_cell(name, column)
+        return cell.plain if isinstance(cell, Text) else str(cell)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ...monitor.records import ENDED_STATES
 from ..state import RunState, fmt_num
 
 STATE_STYLE = {
@@ -28,6 +29,11 @@ class StatusBar(Static):
              read_only: bool) -> None:
         t = Text()
         t.append(f" ● {shown_state} ", style=STATE_STYLE.get(shown_state, "bold"))
+        if shown_state in ENDED_STATES and state.reason:
+            # Why the run ended ("max steps", "loss is NaN", "process exited"): the first thing
+            # someone opening a finished run wants to know.
+            reason = state.reason if len(state.reason) <= 40 else state.reason[:39] + "…"
+            t.append(f"({reason}) ", style=STATE_STYLE[shown_state])
         sps = state.steps_per_s
         parts = [f"step {state.step}", f"epoch {state.epoch}",
                  f"{sps:.1f} steps/s" if sps is not None else "- steps/s",
