@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 JOIN_TIMEOUT = 10.0  # seconds to wait for the trainer thread on exit; it is a daemon anyway
+# The demo with its UI trains at most this many steps a second: a pace a person can follow
+# (unpaced, the small CNN converges within seconds and an explosion is over in a blink).
+DEMO_UI_RATE = 50.0
 
 
 def _version() -> str:
@@ -43,6 +46,10 @@ def _build_parser() -> argparse.ArgumentParser:
     common(demo)
     demo.add_argument("--steps", type=int, default=None, metavar="N",
                       help="stop after N training steps (default: train until stopped)")
+    demo.add_argument("--rate", type=float, default=None, metavar="STEPS_PER_S",
+                      help=f"pace training at most this many steps a second, 0 for no limit "
+                           f"(default: {DEMO_UI_RATE:g} with the UI, so it can be watched; no "
+                           f"limit headless)")
 
     watch = sub.add_parser("watch", help="attach to a run directory (live or finished)")
     common(watch)
@@ -157,10 +164,15 @@ def cmd_demo(args) -> int:
     except ImportError as exc:
         print(f"probe demo: the demo job is not available ({exc})", file=sys.stderr)
         return 1
+    rate = args.rate if args.rate is not None else (None if args.headless else DEMO_UI_RATE)
+    if rate is not None and rate < 0:
+        print(f"probe demo: --rate must be >= 0, got {args.rate:g}", file=sys.stderr)
+        return 2
+    rate = rate or None  # 0: no limit
     if not args.headless:
-        return _demo_ui(demo_mod, args.steps)
+        return _demo_ui(demo_mod, args.steps, rate)
     ring = RingSource(label="demo (in-process)")
-    job = demo_mod.DemoJob(sinks=[ring])
+    job = demo_mod.DemoJob(sinks=[ring], steps_per_s=rate)
     controller = job.controller
     ring.controller = controller
     thread = threading.Thread(target=_train, args=(job, args.steps), name="probe-demo-trainer",
@@ -179,17 +191,21 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _demo_ui(demo_mod, max_steps) -> int:
+def _demo_ui(demo_mod, max_steps, steps_per_s) -> int:
     # Textual's redraws are pure Python and hold the GIL: the trainer runs in a child process
     # (started before the app exists) and streams its records over a pipe.
     from probe.tui.sources import ProcessSource
 
-    source = ProcessSource(demo_mod.demo_child, kwargs={"max_steps": max_steps, "quiet": True},
+    source = ProcessSource(demo_mod.demo_child,
+                           kwargs={"max_steps": max_steps, "quiet": True,
+                                   "steps_per_s": steps_per_s},
                            label="demo (child process)")
     controller = source.controller
     try:
-        extra = {"e": ("explode: learning rate x100", controller.explode),
-                 "v": ("vanish: shrink the gradients", controller.vanish)}
+        extra = {"e": ("explode", controller.explode,
+                       "explode: multiply the learning rate by 100"),
+                 "v": ("vanish", controller.vanish,
+                       "vanish: scale every weight by 0.01 (gradients collapse)")}
         _open_ui(source, extra_keys=extra, title="probe demo")
     except KeyboardInterrupt:
         pass

@@ -15,6 +15,7 @@ the ``TrainingController`` and take effect between steps.
 from __future__ import annotations
 
 import threading
+import time
 
 from .driver import RecordBuffer, TrainingController, fit
 from .rules import default_rules
@@ -36,10 +37,17 @@ def make_model():
 
 class DemoJob:
     """Model, data, optimizer, monitor, controller and ring buffer of the demo; ``run()`` trains
-    (in the calling thread: start it in a worker thread for the UI)."""
+    (in the calling thread: start it in a worker thread for the UI).
+
+    ``steps_per_s`` paces training (``None``: as fast as it goes): unpaced, the small CNN runs
+    some 400 steps a second and converges before a person has read the screen.
+    """
 
     def __init__(self, n: int = 2000, size: int = 16, batch_size: int = 32, lr: float = 0.05,
-                 seed: int = 0, run_dir=None, every: int = 1, sinks=()):
+                 seed: int = 0, run_dir=None, every: int = 1, sinks=(),
+                 steps_per_s: float | None = None):
+        if steps_per_s is not None and steps_per_s <= 0:
+            raise ValueError(f"steps_per_s must be positive or None, got {steps_per_s}")
         import probe  # noqa: PLC0415
         from probe import nn, optim  # noqa: PLC0415
         from probe.datasets import synthetic_digits  # noqa: PLC0415
@@ -62,6 +70,7 @@ class DemoJob:
         self.sinks = [self.buffer, *sinks]
         self._vanish_request = None
         self._lock = threading.Lock()
+        self.steps_per_s = steps_per_s
 
     def explode(self, factor: float = 100.0) -> None:
         """Multiply the learning rate by ``factor`` (100) before the next step."""
@@ -87,7 +96,8 @@ class DemoJob:
     def run(self, epochs=None, max_steps=None, headless: bool = False, print_every: int = 50,
             out=None):
         """Train until stopped (or ``epochs`` / ``max_steps``); returns ``fit``'s result."""
-        return fit(self.model, _Hooked(self.loader, self._apply_requests), self.optimizer,
+        loader = _Hooked(self.loader, self._apply_requests, self.steps_per_s)
+        return fit(self.model, loader, self.optimizer,
                    self.loss_fn, epochs=epochs, monitor=self.monitor, controller=self.controller,
                    run_dir=self.run_dir, headless=headless, print_every=print_every,
                    sinks=self.sinks, max_steps=max_steps, out=out,
@@ -95,14 +105,23 @@ class DemoJob:
 
 
 class _Hooked:
-    """A loader wrapper that applies pending demo requests between batches (trainer thread)."""
+    """A loader wrapper that applies pending demo requests between batches (trainer thread) and
+    holds batches back to keep at most ``steps_per_s``."""
 
-    def __init__(self, loader, hook):
+    def __init__(self, loader, hook, steps_per_s=None):
         self.loader = loader
         self.hook = hook
+        self.interval = 0.0 if steps_per_s is None else 1.0 / steps_per_s
+        self._next = 0.0
 
     def __iter__(self):
         for batch in self.loader:
+            if self.interval:
+                now = time.monotonic()
+                if now < self._next:
+                    time.sleep(self._next - now)
+                # From the later of the two: time spent paused is not made up with a burst.
+                self._next = max(now, self._next) + self.interval
             self.hook()
             yield batch
 

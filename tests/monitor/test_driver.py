@@ -110,3 +110,28 @@ def test_demo_hooks_flag_alerts():
     rules = {a["rule"] for r in job.buffer.snapshot() if r["type"] == "step"
              for a in r["alerts"] if r["step"] > 25}
     assert "exploding" in rules or "nonfinite" in rules
+
+
+def test_demo_pacing_holds_batches_back_to_the_rate(monkeypatch):
+    from probe.monitor import demo
+
+    clock = {"now": 100.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(round(seconds, 6))
+        clock["now"] += seconds
+
+    monkeypatch.setattr(demo.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(demo.time, "sleep", sleep)
+    hooked = demo._Hooked(range(5), hook=lambda: None, steps_per_s=10)
+    seen = []
+    for batch in hooked:
+        seen.append((batch, round(clock["now"], 6)))
+        if batch == 2:
+            clock["now"] += 1.0  # a pause: no burst of catch-up steps afterwards
+    assert seen == [(0, 100.0), (1, 100.1), (2, 100.2), (3, 101.2), (4, 101.3)]
+    assert sleeps == [0.1, 0.1, 0.1]
+    assert list(demo._Hooked(range(3), hook=lambda: None)) == [0, 1, 2]  # unpaced
+    with pytest.raises(ValueError, match="steps_per_s"):
+        demo.DemoJob(n=32, steps_per_s=0)

@@ -89,3 +89,9 @@ def test_demo_headless_finishes():
     result = probe_cli("demo", "--headless", "--steps", "30", "--every", "10", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "step 10 |" in result.stdout and "step 30 |" in result.stdout
+
+
+def test_demo_rejects_a_negative_rate():
+    result = probe_cli("demo", "--headless", "--rate", "-1", timeout=60)
+    assert result.returncode == 2
+    assert "--rate must be >= 0" in result.stderr
