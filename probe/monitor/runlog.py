@@ -179,81 +179,91 @@ class RunWriter:
 
 
 class RunReader:
-    """Read a run directory, finished or still being written."""
+    """Read a run directory, finished or still being written.
+
+    ``records()`` reads the whole log; ``read_new()`` returns what was appended since its last
+    call without blocking (what a UI polls); ``follow()`` yields records as they come. A torn
+    last line is held back until its newline arrives; complete lines that are not JSON are
+    counted in ``skipped``.
+    """
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        self.skipped = 0  # complete lines that were not valid JSON
+        self.skipped = 0
+        self._offset = 0  # bytes of metrics.jsonl consumed by read_new()
+        self._pending = b""  # a line read_new() has seen begin but not end
 
     def meta(self) -> dict | None:
-        path = self.run_dir / META
+        """The ``meta.json`` record, or None while it does not exist (or is unreadable)."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            text = (self.run_dir / META).read_text(encoding="utf-8")
+            meta = json.loads(text)
+        except (FileNotFoundError, ValueError):
             return None
-        return _decode_floats(json.loads(text))
+        if not isinstance(meta, dict):
+            return None
+        meta.setdefault("type", "meta")
+        return _decode_floats(meta)
 
-    def _parse(self, line: str):
-        if not line.strip():
-            return None
-        try:
-            return decode_line(line)
-        except ValueError:
-            self.skipped += 1
-            return None
+    def _parse_lines(self, lines) -> list[dict]:
+        out = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = decode_line(line.decode("utf-8"))
+            except ValueError:  # bad JSON or bad UTF-8 (UnicodeDecodeError is a ValueError)
+                self.skipped += 1
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+            else:
+                self.skipped += 1
+        return out
 
     def records(self) -> list[dict]:
         """Every complete record in ``metrics.jsonl`` (a torn last line is left out)."""
         try:
-            with open(self.run_dir / METRICS, encoding="utf-8") as f:
-                data = f.read()
+            data = (self.run_dir / METRICS).read_bytes()
         except FileNotFoundError:
             return []
-        lines = data.split("\n")
-        out = []
-        for line in lines[:-1]:  # the last piece is "" or an unterminated (torn) line
-            record = self._parse(line)
-            if record is not None:
-                out.append(record)
-        return out
+        return self._parse_lines(data.split(b"\n")[:-1])  # the last piece: b"" or a torn line
+
+    def read_new(self, max_bytes: int | None = 8 << 20) -> list[dict]:
+        """The complete records appended since the last call (from the start the first time),
+        reading at most ``max_bytes`` (None: all); never blocks. A missing file reads as empty."""
+        try:
+            with open(self.run_dir / METRICS, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read(-1 if max_bytes is None else max_bytes)
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        self._offset += len(chunk)
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        return self._parse_lines(lines)
 
     def follow(self, poll: float = 0.1, stop_event: threading.Event | None = None,
                timeout: float | None = None, stop_at_end: bool = True):
-        """Yield records as the file grows (from its start), polling every ``poll`` seconds.
-        Ends when ``stop_event`` is set, after ``timeout`` seconds without a new record, or (with
-        ``stop_at_end``) after a status record of a finished, stopped or failed run."""
-        path = self.run_dir / METRICS
+        """Yield records as the file grows (from where ``read_new`` left off), polling every
+        ``poll`` seconds. Ends when ``stop_event`` is set, after ``timeout`` seconds without a
+        new record, or (with ``stop_at_end``) after a status record of an ended run."""
         stop_event = stop_event or threading.Event()
-        f = None
-        buffer = ""
         last_new = time.monotonic()
-        try:
-            while not stop_event.is_set():
-                if f is None:
-                    try:
-                        f = open(path, encoding="utf-8")
-                    except FileNotFoundError:
-                        f = None
-                chunk = f.read() if f is not None else ""
-                if chunk:
-                    buffer += chunk
-                    *lines, buffer = buffer.split("\n")
-                    for line in lines:
-                        record = self._parse(line)
-                        if record is None:
-                            continue
-                        last_new = time.monotonic()
-                        yield record
-                        if stop_at_end and record.get("type") == "status" and \
-                                record.get("state") in ("finished", "stopped", "failed"):
-                            return
-                    continue
-                if timeout is not None and time.monotonic() - last_new > timeout:
+        while not stop_event.is_set():
+            records = self.read_new()
+            for record in records:
+                yield record
+                if stop_at_end and record.get("type") == "status" and \
+                        record.get("state") in ENDED_STATES:
                     return
-                stop_event.wait(poll)
-        finally:
-            if f is not None:
-                f.close()
+            if records:
+                last_new = time.monotonic()
+                continue
+            if timeout is not None and time.monotonic() - last_new > timeout:
+                return
+            stop_event.wait(poll)
 
 
 def replay(run_dir):

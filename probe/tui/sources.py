@@ -11,8 +11,6 @@ This module does not import Textual: the headless mode uses it too.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import signal
 import subprocess
@@ -21,69 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def decode_nonfinite(obj: Any) -> Any:
-    """Undo the run log's encoding of non-finite floats (the strings ``"NaN"``, ``"Infinity"``,
-    ``"-Infinity"``), recursively.
-
-    >>> decode_nonfinite({"a": "NaN", "b": ["Infinity", 1.5], "c": "text"})
-    {'a': nan, 'b': [inf, 1.5], 'c': 'text'}
-    """
-    if isinstance(obj, str):
-        return _NONFINITE.get(obj, obj)
-    if isinstance(obj, dict):
-        return {k: decode_nonfinite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [decode_nonfinite(v) for v in obj]
-    return obj
-
-
-class JsonlFollower:
-    """Reads the complete lines appended to a JSONL file since the last call.
-
-    A last line without its newline may still be being written (a torn line): it is kept back until
-    it completes. Complete lines that do not decode are skipped. The file may not exist yet.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._offset = 0
-        self._pending = b""
-        self.skipped = 0
-
-    def read_new(self, max_bytes: int | None = 8 << 20) -> list[dict]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read(-1 if max_bytes is None else max_bytes)
-        except FileNotFoundError:
-            return []
-        if not chunk:
-            return []
-        self._offset += len(chunk)
-        data = self._pending + chunk
-        lines = data.split(b"\n")
-        self._pending = lines.pop()  # b"" when the chunk ended on a newline
-        out = []
-        for line in lines:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
-                self.skipped += 1
-                continue
-            if isinstance(rec, dict):
-                out.append(decode_nonfinite(rec))
-        return out
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """All complete, decodable records of a JSONL file (a torn last line is left out)."""
-    return JsonlFollower(path).read_new(max_bytes=None)
+from ..monitor.runlog import RunReader
 
 
 class Source:
@@ -162,29 +98,18 @@ class RunDirSource(Source):
         self.controller = controller
         self.process = process
         self.meta = None
-        self._follower = JsonlFollower(self.run_dir / "metrics.jsonl")
+        self._reader = RunReader(self.run_dir)
         self._meta_sent = False
-
-    def _read_meta(self) -> dict | None:
-        try:
-            with open(self.run_dir / "meta.json", encoding="utf-8") as fh:
-                meta = decode_nonfinite(json.load(fh))
-        except (FileNotFoundError, ValueError):
-            return None
-        if isinstance(meta, dict):
-            meta.setdefault("type", "meta")
-            return meta
-        return None
 
     def poll(self) -> list[dict]:
         out = []
         if not self._meta_sent:
-            meta = self._read_meta()
+            meta = self._reader.meta()
             if meta is not None:
                 self.meta = meta
                 self._meta_sent = True
                 out.append(meta)
-        for rec in self._follower.read_new():
+        for rec in self._reader.read_new():
             if rec.get("type") == "meta":
                 self.meta = rec
                 self._meta_sent = True
@@ -462,6 +387,5 @@ def call_controller(controller, *names: str) -> bool:
     return False
 
 
-__all__ = ["ChildController", "FakeController", "FakeSource", "JsonlFollower", "ProcessController",
-           "ProcessSource", "RingSource",
-           "RunDirSource", "Source", "call_controller", "decode_nonfinite", "read_jsonl"]
+__all__ = ["ChildController", "FakeController", "FakeSource", "ProcessController",
+           "ProcessSource", "RingSource", "RunDirSource", "Source", "call_controller"]

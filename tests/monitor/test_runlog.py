@@ -106,3 +106,28 @@ def test_writers_left_open_are_closed_at_exit(tmp_path):
     assert end["state"] == "finished" and end["reason"] == "process exited"
     w.close()  # closing twice is harmless and writes nothing more
     assert len(list(RunReader(tmp_path).records())) == 2
+
+
+def test_read_new_holds_a_torn_line_back_until_it_completes(tmp_path):
+    from probe.monitor.runlog import encode_record
+
+    reader = RunReader(tmp_path)
+    assert reader.read_new() == [] and reader.meta() is None  # nothing written yet
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(encode_record(_rec(1)) + "\n" + '{"type": "step", "ste')
+    assert [r["step"] for r in reader.read_new()] == [1]
+    assert reader.read_new() == []
+    with open(path, "a") as f:
+        f.write('p": 2}\n')
+    assert reader.read_new() == [{"type": "step", "step": 2}]
+    with open(path, "ab") as f:
+        f.write(b"garbage line\n\xff\xfe\n" + encode_record(_rec(3)).encode() + b"\n")
+    (r,) = reader.read_new()
+    assert r["step"] == 3 and math.isnan(r["params"]["w"]["grad_norm"])
+    assert reader.skipped == 2
+    assert [r["step"] for r in RunReader(tmp_path).records()] == [1, 2, 3]
+    (tmp_path / "meta.json").write_text('{"run_id": "x", "started": "NaN"}')
+    meta = reader.meta()
+    assert meta["type"] == "meta" and math.isnan(meta["started"])
+    (tmp_path / "meta.json").write_text("[1, 2]")
+    assert reader.meta() is None

@@ -13,12 +13,9 @@ from probe.tui.headless import run_headless
 from probe.tui.sources import (
     FakeController,
     FakeSource,
-    JsonlFollower,
     RingSource,
     RunDirSource,
     call_controller,
-    decode_nonfinite,
-    read_jsonl,
 )
 from probe.tui.state import FLAG_SECONDS, FLAG_TTL, RunState, fmt_num, format_alert, sparkline
 
@@ -45,29 +42,6 @@ def write_run(run_dir, records, torn: str = ""):
         for r in records:
             fh.write(encode(r) + "\n")
         fh.write(torn)
-
-
-def test_decode_nonfinite():
-    rec = decode_nonfinite({"a": "NaN", "b": ["Infinity", "-Infinity", 2.0], "c": "NaNx"})
-    assert math.isnan(rec["a"]) and rec["b"][:2] == [math.inf, -math.inf] and rec["c"] == "NaNx"
-
-
-def test_follower_skips_torn_last_line_until_complete(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    follower = JsonlFollower(path)
-    assert follower.read_new() == []  # the file does not exist yet
-    path.write_text(encode(step(1)) + "\n" + '{"type": "step", "ste')
-    recs = follower.read_new()
-    assert [r["step"] for r in recs] == [1]
-    with open(path, "a") as fh:
-        fh.write('p": 2}\n')
-    assert follower.read_new() == [{"type": "step", "step": 2}]
-    with open(path, "a") as fh:
-        fh.write("garbage line\n" + encode(step(3, norms={"fc.bias": math.nan})) + "\n")
-    recs = follower.read_new()
-    assert [r["step"] for r in recs] == [3] and follower.skipped == 1
-    assert math.isnan(recs[0]["params"]["fc.bias"]["grad_norm"])
-    assert len(read_jsonl(path)) == 3
 
 
 def test_run_dir_source_reads_meta_then_follows(tmp_path):
