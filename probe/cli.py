@@ -120,6 +120,7 @@ def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
 
 
 def cmd_run(args, script_args: list[str]) -> int:
+    from probe.monitor.runlog import RUN_DIR_ENV
     from probe.tui.sources import ProcessController, RunDirSource
 
     script = Path(args.script)
@@ -127,7 +128,7 @@ def cmd_run(args, script_args: list[str]) -> int:
         print(f"probe run: no such script: {script}", file=sys.stderr)
         return 2
     run_dir = new_run_dir(args.runs_dir, script.stem)
-    env = dict(os.environ, PROBE_RUN_DIR=str(run_dir.resolve()))
+    env = dict(os.environ, **{RUN_DIR_ENV: str(run_dir.resolve())})
     print(f"probe run: run directory {run_dir}", file=sys.stderr, flush=True)
     cmd = [sys.executable, str(script), *script_args]
     if args.headless:

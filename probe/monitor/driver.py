@@ -17,6 +17,7 @@ import time
 from collections import deque
 
 from .records import StatusRecord
+from .runlog import RUN_DIR_ENV
 from .stats import GradientMonitor, TrainingStopped
 
 __all__ = ["FitResult", "RecordBuffer", "TrainingController", "TrainingStopped", "fit"]
@@ -257,7 +258,7 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     sinks = list(sinks)
     writer = None
     if run_dir is None:
-        run_dir = os.environ.get("PROBE_RUN_DIR") or None
+        run_dir = os.environ.get(RUN_DIR_ENV) or None
     if run_dir is not None:
         from .runlog import RunWriter  # noqa: PLC0415
 

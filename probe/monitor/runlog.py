@@ -33,6 +33,7 @@ from .records import ENDED_STATES
 __all__ = ["RunReader", "RunWriter", "decode_line", "encode_record", "replay"]
 
 META = "meta.json"
+RUN_DIR_ENV = "PROBE_RUN_DIR"  # set by `probe run` for the script it starts
 METRICS = "metrics.jsonl"
 
 _ENCODE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -109,10 +110,17 @@ _OPEN_WRITERS: weakref.WeakSet = weakref.WeakSet()
 @atexit.register
 def _close_open_writers() -> None:
     # A script's own loop rarely closes its writer: closing here marks the run as ended, so that
-    # `probe watch` stops following it (an unhandled exception marks it failed).
-    crashed = getattr(sys, "last_value", None) is not None
+    # `probe watch` stops following it. The interpreter leaves an unhandled exception in
+    # sys.last_value: Ctrl-C (or `probe run`'s stop) ends the run as stopped, others as failed.
+    error = getattr(sys, "last_value", None)
+    if error is None:
+        state, reason = "finished", "process exited"
+    elif isinstance(error, KeyboardInterrupt):
+        state, reason = "stopped", "interrupted (KeyboardInterrupt)"
+    else:
+        state, reason = "failed", f"{type(error).__name__}: {error}"
     for writer in list(_OPEN_WRITERS):
-        writer.close(state="failed" if crashed else "finished", reason="process exited")
+        writer.close(state=state, reason=reason)
 
 
 class RunWriter:
@@ -133,6 +141,24 @@ class RunWriter:
         _OPEN_WRITERS.add(self)
         if meta is not None:
             self.write_meta(meta)
+
+    @classmethod
+    def from_env(cls, default=None, meta: dict | None = None) -> RunWriter:
+        """A writer on ``$PROBE_RUN_DIR`` (the run directory ``probe run SCRIPT.py`` watches),
+        else on ``default``; a custom training loop uses this where ``fit`` would do it itself.
+
+            >>> import os, tempfile
+            >>> os.environ["PROBE_RUN_DIR"] = tempfile.mkdtemp()
+            >>> w = RunWriter.from_env("runs/local")
+            >>> str(w.run_dir) == os.environ.pop("PROBE_RUN_DIR")
+            True
+            >>> w.close()
+        """
+        run_dir = os.environ.get(RUN_DIR_ENV) or default
+        if run_dir is None:
+            raise ValueError(f"no run directory: ${RUN_DIR_ENV} is not set and no default "
+                             "was given")
+        return cls(run_dir, meta=meta)
 
     def write_meta(self, meta: dict) -> None:
         meta = {"type": "meta", "run_id": uuid.uuid4().hex[:12], "started": time.time(),

@@ -137,6 +137,10 @@ class MonitorApp(App):
         st = self.state.state
         if self.requested == "stopping" and st not in ENDED_STATES:
             return "stopping"
+        if getattr(self.controller, "acts_immediately", False) and st == "running":
+            # A signal-driven pause takes hold at once and the frozen process writes no status
+            # record to confirm it: the controller's own state is the truth.
+            return "paused" if self.controller.paused else st
         if self.requested == "pausing" and st == "running":
             return "pausing"
         if self.requested == "resuming" and st == "paused":

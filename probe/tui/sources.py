@@ -134,6 +134,7 @@ class ProcessController:
     """
 
     can_step = False
+    acts_immediately = True  # no status record confirms a pause: the process is frozen
 
     def __init__(self, process: subprocess.Popen):
         self.process = process

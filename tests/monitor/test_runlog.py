@@ -131,3 +131,31 @@ def test_read_new_holds_a_torn_line_back_until_it_completes(tmp_path):
     assert meta["type"] == "meta" and math.isnan(meta["started"])
     (tmp_path / "meta.json").write_text("[1, 2]")
     assert reader.meta() is None
+
+
+def test_from_env_prefers_the_probe_run_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROBE_RUN_DIR", raising=False)
+    with pytest.raises(ValueError, match="PROBE_RUN_DIR"):
+        RunWriter.from_env()
+    with RunWriter.from_env(tmp_path / "local") as w:
+        assert w.run_dir == tmp_path / "local"
+    monkeypatch.setenv("PROBE_RUN_DIR", str(tmp_path / "chosen"))
+    with RunWriter.from_env(tmp_path / "local", meta={"run_id": "r"}) as w:
+        assert w.run_dir == tmp_path / "chosen"
+    assert RunReader(tmp_path / "chosen").meta()["run_id"] == "r"
+
+
+@pytest.mark.parametrize("error, state, reason", [
+    (KeyboardInterrupt(), "stopped", "interrupted (KeyboardInterrupt)"),
+    (RuntimeError("CUDA out of memory"), "failed", "RuntimeError: CUDA out of memory"),
+])
+def test_exit_after_an_unhandled_exception_says_how_the_run_ended(tmp_path, monkeypatch, error,
+                                                                   state, reason):
+    from probe.monitor import runlog
+
+    w = RunWriter(tmp_path)
+    w.write(_rec(4))
+    monkeypatch.setattr(runlog.sys, "last_value", error, raising=False)
+    runlog._close_open_writers()
+    end = list(RunReader(tmp_path).records())[-1]
+    assert (end["state"], end["reason"], end["step"]) == (state, reason, 4)

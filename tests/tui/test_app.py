@@ -322,3 +322,25 @@ def test_finished_status_shows():
             assert "finished" in app.query_one(StatusBar).text
 
     run(go())
+
+
+def test_signal_driven_pause_shows_paused_without_a_status_record():
+    class SignalController(FakeController):
+        can_step = False
+        acts_immediately = True
+
+    async def go():
+        ctrl = SignalController()
+        src = FakeSource([meta(), *(step(i) for i in range(1, 6))], controller=ctrl)
+        app = MonitorApp(src, refresh_hz=20)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("p")
+            await settle(pilot, app)
+            assert "● paused" in app.query_one(StatusBar).text
+            await pilot.press("p")
+            await settle(pilot, app)
+            assert "● running" in app.query_one(StatusBar).text
+            assert ctrl.calls == ["pause", "resume"]
+
+    run(go())
