@@ -36,6 +36,7 @@ class Rule:
     name = "rule"
     phase = "grad"
     severity = "warning"
+    cadence = 1  # monitored steps between verdicts (a windowed rule decides once a window)
 
     def __init__(self, policy: str = "warn", severity: str | None = None, enabled: bool = True):
         if policy not in POLICIES:
@@ -260,6 +261,7 @@ class DeadUnitsRule(Rule):
         self.layers = [layers] if isinstance(layers, str) else layers
         self.max_dead_fraction = max_dead_fraction
         self.window = int(window)
+        self.cadence = self.window
         self.unit_dim = unit_dim
         self._trace = None
         self._monitor = None

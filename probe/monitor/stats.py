@@ -503,12 +503,13 @@ class GradientMonitor:
             "alerts": self._alerts,
         }
 
-    def _alert_due(self, key, step) -> int | None:
+    def _alert_due(self, key, step, cadence: int = 1) -> int | None:
         """Rate-limit one (rule, layer) pair: ``None`` to hold the alert back, else the number of
         checks it held back since the last one. A condition that persists alerts at doubling
-        gaps (a run stuck in it does not flood the log), and at once again after it cleared."""
+        gaps (a run stuck in it does not flood the log), and at once again after it cleared.
+        ``cadence``: the rule's verdicts come every ``cadence`` monitored steps."""
         memory = self._alert_memory.get(key)
-        if memory is None or step - memory[1] > self.every:  # new, or it had cleared meanwhile
+        if memory is None or step - memory[1] > self.every * cadence:  # new, or it had cleared
             self._alert_memory[key] = [step, step, self.alert_cooldown, 0]
             return 0
         last_alert, _, gap, held = memory
@@ -527,7 +528,7 @@ class GradientMonitor:
             for layer, message in rule.check(record, self):
                 if rule.policy == "skip_step":
                     self._skipped = True
-                held = self._alert_due((rule.name, layer), step)
+                held = self._alert_due((rule.name, layer), step, rule.cadence)
                 if held is None:
                     continue
                 alert: Alert = {"rule": rule.name, "severity": rule.severity, "layer": layer,

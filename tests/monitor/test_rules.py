@@ -5,6 +5,7 @@ import probe.nn as nn
 import probe.optim as optim
 from probe.monitor import GradientMonitor, TrainingController, TrainingStopped
 from probe.monitor.rules import (
+    DeadUnitsRule,
     ExplodingRule,
     NonFiniteRule,
     Rule,
@@ -137,8 +138,6 @@ def _train(model, mon, opt, steps, x=None):
 
 
 def test_dead_units_flags_the_layer_feeding_the_relu_after_its_window():
-    from probe.monitor.rules import DeadUnitsRule
-
     model = _dying_model()
     opt = optim.SGD(model.parameters(), lr=1e-3)
     rule = DeadUnitsRule(window=5)
@@ -152,8 +151,6 @@ def test_dead_units_flags_the_layer_feeding_the_relu_after_its_window():
 
 
 def test_dead_units_quiet_for_a_healthy_layer_and_ignores_eval_passes():
-    from probe.monitor.rules import DeadUnitsRule
-
     model = _dying_model(bias=0.0)
     opt = optim.SGD(model.parameters(), lr=1e-3)
     mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(window=3)])
@@ -167,8 +164,6 @@ def test_dead_units_quiet_for_a_healthy_layer_and_ignores_eval_passes():
 
 
 def test_dead_units_on_conv_channels_and_explicit_layers():
-    from probe.monitor.rules import DeadUnitsRule
-
     probe.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
     with probe.no_grad():
@@ -186,8 +181,6 @@ def test_dead_units_on_conv_channels_and_explicit_layers():
 
 
 def test_dead_units_hooks_go_with_the_monitor():
-    from probe.monitor.rules import DeadUnitsRule
-
     model = _dying_model()
     opt = optim.SGD(model.parameters(), lr=1e-3)
     mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(window=1)])
@@ -237,3 +230,15 @@ def test_persistent_condition_alerts_at_doubling_gaps_and_counts_what_it_held_ba
     _step(model, opt)
     assert _alerts(mon, "switch") == []  # and the gap starts again from alert_cooldown
 
+
+
+def test_dead_units_alerts_back_off_over_whole_windows():
+    model = _dying_model()
+    opt = optim.SGD(model.parameters(), lr=0.0)
+    mon = GradientMonitor(model, opt, rules=[DeadUnitsRule(window=2)], alert_cooldown=2)
+    steps = []
+    for _ in range(30):
+        _train(model, mon, opt, 1)
+        steps += [a["step"] for a in _alerts(mon, "dead_units")]
+    # verdicts every 2 steps; the units stay dead, so the gaps double: 2, 4, 8, 16
+    assert steps == [2, 4, 8, 16]
