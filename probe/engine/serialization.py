@@ -22,11 +22,13 @@ The header is ``{"format": "probe", "version": 1, "byteorder": "little", "data_s
 "shape", "strides" (bytes), "offset" (bytes), "requires_grad", "param", "kind", "name"}...],
 "root": tree}``. In the tree JSON null/booleans/integers/finite floats/strings/arrays (lists)
 stand for themselves; every JSON object is tagged by its ``"$"`` key: ``dict``/``odict``
-(``items``: [key, value] pairs, so keys need not be strings), ``tuple``, ``size``, ``set``,
-``frozenset`` (``items``), ``float`` (``v``: ``"nan"``/``"inf"``/``"-inf"``), ``complex``,
-``bytes``/``bytearray`` (``b64``), ``dtype``/``device`` (``name``) and ``tensor`` (``i``: an
-index into ``tensors``; the same tensor object saved twice is one entry, and tensors whose
-memory overlaps share one storage block, so views load as views).
+(``items``: [key, value] pairs, so keys need not be strings; an ``odict`` may also have
+``metadata``: the tree of its ``_metadata`` attribute, a state_dict's per-module versions as in
+PyTorch, which older readers ignore), ``tuple``, ``size``, ``set``, ``frozenset`` (``items``),
+``float`` (``v``: ``"nan"``/``"inf"``/``"-inf"``), ``complex``, ``bytes``/``bytearray``
+(``b64``), ``dtype``/``device`` (``name``) and ``tensor`` (``i``: an index into ``tensors``;
+the same tensor object saved twice is one entry, and tensors whose memory overlaps share one
+storage block, so views load as views).
 
 Every byte is checked on load: the header by its CRC, each storage block by its CRC, padding
 must be zero, and the file must end where the header says, so a truncated or corrupted file
@@ -387,7 +389,13 @@ class _Encoder:
                         "items": [self.encode(v, (*path, "<set item>")) for v in obj]}
             items = [[self.encode(k, (*path, "<key>")), self.encode(v, (*path, k))]
                      for k, v in obj.items()]
-            return {"$": "odict" if kind is OrderedDict else "dict", "items": items}
+            if kind is not OrderedDict:
+                return {"$": "dict", "items": items}
+            node = {"$": "odict", "items": items}
+            metadata = getattr(obj, "_metadata", None)  # a state_dict's per-module versions
+            if metadata is not None:
+                node["metadata"] = self.encode(metadata, (*path, "<_metadata>"))
+            return node
         finally:
             self.active.discard(key)
 
@@ -904,6 +912,11 @@ def _decode(node, tensors):
         out = OrderedDict() if tag == "odict" else {}
         for key, value in node["items"]:
             out[_decode(key, tensors)] = _decode(value, tensors)
+        if tag == "odict" and "metadata" in node:
+            metadata = _decode(node["metadata"], tensors)
+            if not isinstance(metadata, dict):
+                raise _malformed("an OrderedDict's metadata must be a dict")
+            out._metadata = metadata
         return out
     if tag == "tuple":
         return tuple(_decode(v, tensors) for v in node["items"])

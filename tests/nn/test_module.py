@@ -54,8 +54,10 @@ def test_named_parameters_buffers_modules():
 def test_state_dict_keys_share_storage_and_exclude_non_persistent():
     net = Net()
     sd = net.state_dict()
+    # A module registered twice is saved under both names, as PyTorch does.
     assert list(sd) == ["a.weight", "a.bias", "a.running", "body.0.weight", "body.0.bias",
-                        "body.0.running", "body.1.weight", "body.1.running"]
+                        "body.0.running", "body.1.weight", "body.1.running", "shared.weight",
+                        "shared.bias", "shared.running"]
     assert not sd["a.weight"].requires_grad
     sd["a.weight"][0] = 5.0
     assert net.a.weight[0].item() == 5.0

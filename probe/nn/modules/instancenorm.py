@@ -34,6 +34,31 @@ class _InstanceNorm(_NormBase):
             raise ValueError(f"expected {dims[0]}D or {dims[1]}D input "
                              f"(got {input.dim()}D input)")
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # Version 1 (PyTorch 0.4.0) stopped saving running statistics when
+        # track_running_stats=False, the default. A checkpoint without a version that still
+        # has them is an error (also with strict=False); the keys are dropped from the working
+        # copy so that they are not reported a second time as unexpected.
+        if local_metadata.get("version") is None and not self.track_running_stats:
+            found = [prefix + name for name in ("running_mean", "running_var")
+                     if prefix + name in state_dict]
+            if found:
+                klass = type(self).__name__
+                names = " and ".join(f'"{key}"' for key in found)
+                error_msgs.append(
+                    f"Unexpected running stats buffer(s) {names} for {klass} with "
+                    "track_running_stats=False. If state_dict is a checkpoint saved before "
+                    f"0.4.0, this may be expected because {klass} does not track running stats "
+                    "by default since 0.4.0. Please remove these keys from state_dict. If the "
+                    "running stats are actually needed, instead set track_running_stats=True "
+                    f"in {klass} to enable them. See the documentation of {klass} for details."
+                )
+                for key in found:
+                    del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
     def _apply_instance_norm(self, input):
         # PyTorch passes momentum=None on as 0.0 here: unlike BatchNorm there is no cumulative
         # average, so the running statistics stay as they are and num_batches_tracked is never

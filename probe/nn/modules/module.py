@@ -10,8 +10,10 @@ an in-place op on the output of a hooked module keeps working.
 
 from __future__ import annotations
 
+import contextvars
 import warnings
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 from ...engine.backend import canonical_device
 from ...engine.grad_mode import STATE
@@ -77,6 +79,49 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
+
+
+# The copies staged by ``Module._load_from_state_dict`` while a ``load_state_dict`` runs (None
+# outside one): they are made only after every module's check has passed.
+_LOAD_PLAN: contextvars.ContextVar = contextvars.ContextVar("probe_load_plan", default=None)
+
+
+def _apply_loaded(staged):
+    """Make the copies (or, with ``assign``, the replacements) that a load staged."""
+    from ...engine.backend import to_device_array  # noqa: PLC0415
+
+    for module, local, current, is_param, value, assign in staged:
+        if value is current:  # e.g. BatchNorm's num_batches_tracked filled in from itself
+            continue
+        if assign:
+            if is_param:
+                module._parameters[local] = Parameter(
+                    value.detach().to(current._device), current._requires_grad)
+            else:
+                module._buffers[local] = value.detach().to(current._device)
+            continue
+        data = to_device_array(value._data, value._device, current._device)
+        if data.dtype != current._data.dtype:
+            data = data.astype(current._data.dtype)
+        current._data[...] = data
+        current._vc[0] += 1
+
+
+def _copy_metadata(metadata):
+    """A copy of a state dict's ``_metadata`` (None stays None), checked to be
+    ``{prefix: {...}}``, so that loading never changes the caller's."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError("Expected state_dict._metadata to map module prefixes to dicts, got "
+                        f"{type(metadata).__name__}.")
+    copied = OrderedDict()
+    for key, local in metadata.items():
+        if not isinstance(local, Mapping):
+            raise TypeError(f"Expected state_dict._metadata[{key!r}] to be a dict, got "
+                            f"{type(local).__name__}.")
+        copied[key] = dict(local)
+    return copied
 
 
 def _addindent(text, spaces):
@@ -532,99 +577,172 @@ class Module:
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ordered dict of parameters and persistent buffers by dotted name (tensors share
-        storage with the module's, detached unless ``keep_vars``)."""
+        storage with the module's, detached unless ``keep_vars``).
+
+        As PyTorch's, the returned dict carries ``_metadata``: ``{module_prefix: {"version":
+        module._version}}`` (``""`` for this module), which ``load_state_dict`` hands to each
+        module so that it can upgrade checkpoints saved by older versions of it. A
+        ``destination`` passed in gets ``_metadata`` entries only if it already has that
+        attribute (PyTorch's rule).
+
+        >>> import probe
+        >>> net = probe.nn.Sequential(probe.nn.Linear(2, 2), probe.nn.BatchNorm1d(2))
+        >>> dict(net.state_dict()._metadata)
+        {'': {'version': 1}, '0': {'version': 1}, '1': {'version': 2}}
+        """
         if args:  # legacy positional form state_dict(destination, prefix, keep_vars)
-            destination = args[0]
-            if len(args) > 1:
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
                 prefix = args[1]
-            if len(args) > 2:
+            if len(args) > 2 and keep_vars is False:
                 keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
-        for name, module in self.named_modules(prefix=prefix.rstrip(".")):
-            module_prefix = name + "." if name else ""
-            module._save_to_state_dict(destination, module_prefix, keep_vars)
-            for hook in module._state_dict_hooks.values():
-                result = hook(module, destination, module_prefix, {})
-                if result is not None:
-                    destination = result
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                # A child's post-hook may hand back a new dict; PyTorch drops it below the
+                # root (pytorch#117437), probe keeps it.
+                destination = module.state_dict(destination=destination,
+                                                 prefix=prefix + name + ".",
+                                                 keep_vars=keep_vars)
+        for hook in self._state_dict_hooks.values():
+            result = hook(self, destination, prefix, local_metadata)
+            if result is not None:
+                destination = result
         return destination
 
-    def _expected_state(self):
-        """``{key: (module, local_name, tensor_or_None, is_param)}`` for every state_dict key."""
-        expected = OrderedDict()
-        for name, module in self.named_modules():
-            p = name + "." if name else ""
-            for local, param in module._parameters.items():
-                if param is not None:
-                    expected[p + local] = (module, local, param, True)
-            for local, buf in module._buffers.items():
-                if buf is not None and local not in module._non_persistent_buffers_set:
-                    expected[p + local] = (module, local, buf, False)
-        return expected
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """Check this module's own entries of ``state_dict`` (not its children's): PyTorch's
+        per-module step of ``load_state_dict``.
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy parameters and buffers from ``state_dict``.
+        ``local_metadata`` is what ``state_dict()`` recorded for this module (``{}`` for a
+        plain dict): a subclass overrides this method to upgrade an old checkpoint, reading
+        ``local_metadata.get("version")`` and editing ``state_dict`` (a copy owned by
+        ``load_state_dict``), then calls ``super()._load_from_state_dict(...)``. Problems are
+        appended to ``missing_keys``, ``unexpected_keys`` (when ``strict``) and ``error_msgs``.
 
-        Every key and shape is checked first; on any error nothing is changed and a RuntimeError
-        lists all problems (PyTorch's wording). Returns ``(missing_keys, unexpected_keys)``.
+        Inside ``load_state_dict`` the copies are only staged, and made once every module has
+        been checked without an error, so a failed load changes nothing. Called on its own (no
+        ``load_state_dict`` running) it copies at once, as PyTorch's does.
         """
-        if not isinstance(state_dict, dict):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        for module in self.modules():
-            for hook in module._load_state_dict_pre_hooks.values():
-                hook(module, state_dict)
-        expected = self._expected_state()
-        missing = [k for k in expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in expected]
-        errors = []
-        if strict:
-            if missing:
-                errors.append("Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
-            if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-        updates = []
-        for key, (module, local, current, is_param) in expected.items():
+        local_state = OrderedDict()
+        for name, param in self._parameters.items():
+            if param is not None:
+                local_state[name] = (param, True)
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers_set:
+                local_state[name] = (buf, False)
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
+        staged = []
+        for name, (current, is_param) in local_state.items():
+            key = prefix + name
             if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
                 continue
             value = state_dict[key]
             if not isinstance(value, Tensor):
                 value = _as_tensor_like(value, current)
                 if value is None:
-                    errors.append(
+                    error_msgs.append(
                         f'While copying the parameter named "{key}", expected torch.Tensor or '
                         f"Tensor-like object from checkpoint but received {type(state_dict[key])}"
                     )
                     continue
+            if current.dim() == 0 and value.dim() == 1 and value.shape[0] == 1:
+                value = value[0]  # PyTorch 0.3 saved scalars as 1-element vectors
             if tuple(value._data.shape) != tuple(current._data.shape):
-                errors.append(
+                error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape {value.shape} from "
                     f"checkpoint, the shape in current model is {current.shape}."
                 )
                 continue
-            updates.append((module, local, current, is_param, value))
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors)
-            )
-        from ...engine.backend import to_device_array  # noqa: PLC0415
+            staged.append((self, name, current, is_param, value, assign))
+        if strict:
+            for key in state_dict:
+                if not isinstance(key, str) or not key.startswith(prefix):
+                    continue
+                head, dot, _ = key[len(prefix):].partition(".")
+                # A dotted key belongs to a child (checked there); a key under a child that
+                # is None is ignored, as PyTorch does.
+                if (dot and head not in self._modules) or (not dot and head not in local_state):
+                    unexpected_keys.append(key)
+        plan = _LOAD_PLAN.get()
+        if plan is None:
+            _apply_loaded(staged)
+        else:
+            plan.extend(staged)
 
-        for module, local, current, is_param, value in updates:
-            data = to_device_array(value._data, value._device, current._device)
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copy parameters and buffers from ``state_dict``.
+
+        Works as PyTorch's: the mapping is copied (the caller's is never changed, nor its
+        ``_metadata``), then each module, parent before children, checks its part with
+        ``_load_from_state_dict`` and its ``_metadata`` entry, where old checkpoints are
+        upgraded (e.g. BatchNorm's missing ``num_batches_tracked``). Every key and shape is
+        checked before anything is copied; on any error nothing is changed and a RuntimeError
+        lists all problems (PyTorch's wording; errors other than missing or unexpected keys
+        raise also with ``strict=False``). Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        metadata = _copy_metadata(getattr(state_dict, "_metadata", None))
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata
+        # probe's load pre-hooks take (module, state_dict): the whole working copy, which they
+        # may edit, before any module's check.
+        for module in self.modules():
+            for hook in module._load_state_dict_pre_hooks.values():
+                hook(module, state_dict)
+        missing_keys, unexpected_keys, error_msgs = [], [], []
+
+        def load(module, local_state_dict, prefix):
+            local_metadata = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
             if assign:
-                if is_param:
-                    module._parameters[local] = Parameter(
-                        value.detach().to(current._device), current._requires_grad)
-                else:
-                    module._buffers[local] = value.detach().to(current._device)
-                continue
-            if data.dtype != current._data.dtype:
-                data = data.astype(current._data.dtype)
-            current._data[...] = data
-            current._vc[0] += 1
-        return _IncompatibleKeys(missing, unexpected)
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local_state_dict, prefix, local_metadata, True,
+                                         missing_keys, unexpected_keys, error_msgs)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    load(child, {k: v for k, v in local_state_dict.items()
+                                 if isinstance(k, str) and k.startswith(child_prefix)},
+                         child_prefix)
+
+        plan = []
+        token = _LOAD_PLAN.set(plan)
+        try:
+            load(self, state_dict, "")
+        finally:
+            _LOAD_PLAN.reset(token)
+        unexpected_keys.extend(k for k in state_dict if not isinstance(k, str))
+        if strict:
+            if unexpected_keys:
+                error_msgs.insert(0, "Unexpected key(s) in state_dict: "
+                                  + ", ".join(f'"{k}"' for k in unexpected_keys) + ". ")
+            if missing_keys:
+                error_msgs.insert(0, "Missing key(s) in state_dict: "
+                                  + ", ".join(f'"{k}"' for k in missing_keys) + ". ")
+        if error_msgs:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(error_msgs))
+        _apply_loaded(plan)
+        return _IncompatibleKeys(missing_keys, unexpected_keys)
 
     def register_state_dict_post_hook(self, hook):
         handle = RemovableHandle(self._state_dict_hooks)
