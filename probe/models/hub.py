@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import probe
@@ -75,12 +76,21 @@ def _non_persistent_buffers(model):
 
 
 def _strip_prefix(state_dict, model_keys, prefix):
-    """Drop a head model's base prefix (``bert.``) when the model's keys do not use it."""
+    """Drop a head model's base prefix (``bert.``) when the model's keys do not use it; the
+    per-module versions in ``_metadata`` (checkpoints saved by PyTorch) are renamed alike."""
     if any(k.startswith(prefix) for k in model_keys):
         return state_dict
     if not any(k.startswith(prefix) for k in state_dict):
         return state_dict
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+    stripped = OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v)
+                           for k, v in state_dict.items())
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        base = prefix.rstrip(".")
+        stripped._metadata = OrderedDict(
+            ("" if k == base else k[len(prefix):] if k.startswith(prefix) else k, v)
+            for k, v in metadata.items())
+    return stripped
 
 
 def load_into(model, state_dict, *, strict=True, base_prefix=None, weights_file=""):
@@ -94,7 +104,10 @@ def load_into(model, state_dict, *, strict=True, base_prefix=None, weights_file=
         state_dict = _strip_prefix(state_dict, model_keys, base_prefix)
     buffers = _non_persistent_buffers(model)
     ignored = sorted(k for k in state_dict if k in buffers)
-    kept = {k: v for k, v in state_dict.items() if k not in buffers}
+    kept = OrderedDict((k, v) for k, v in state_dict.items() if k not in buffers)
+    if getattr(state_dict, "_metadata", None) is not None:
+        # Without the versions every module would load as if from a pre-versioning checkpoint.
+        kept._metadata = state_dict._metadata
     missing, unexpected = model.load_state_dict(kept, strict=False)
     report = LoadReport(list(missing), list(unexpected), ignored, weights_file)
     where = f" from {weights_file}" if weights_file else ""
