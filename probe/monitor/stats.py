@@ -4,7 +4,8 @@ The monitor attaches to the optimizer's step hooks (``register_step_pre_hook`` /
 ``register_step_post_hook``): before the step it takes the gradient reductions, after the step it
 measures the update that was actually applied (so the update:weight ratio is right for Adam and
 friends too). probe's own optimizers show the monitor each update array they add to a parameter
-(``Optimizer._register_update_observer``), so measuring it costs one pass over that array; for
+(``Optimizer._register_update_observer``, attached only for monitored steps), so measuring it
+costs one pass over that array (AdamW's decoupled decay: one more, a weights-update dot); for
 any other optimizer the monitor copies the weights before the step and subtracts them after (two
 more passes). Parameters the optimizer does not update get no ratio. Every reduction stays on the
 device until one
@@ -126,6 +127,10 @@ class GradientMonitor:
         # step; the next step reuses the norm as "before" when the weights did not change.
         self._after_sq: dict[int, tuple] = {}
         self._handles = []
+        # The update observer is registered only around monitored steps: with an observer
+        # present an optimizer may do extra work (AdamW assembles the whole change), which the
+        # steps in between should not pay for.
+        self._observer_handle = None
         # Parameters whose update the optimizer reported (index -> squared norm on the device)
         # during the step being monitored; ``_observing`` is True only during that step.
         self._reported: dict[int, object] = {}
@@ -140,7 +145,6 @@ class GradientMonitor:
             self._handles.append(optimizer.register_step_post_hook(self._post_step_hook))
             register = getattr(optimizer, "_register_update_observer", None)
             if register is not None and getattr(optimizer, "_reports_updates", False):
-                self._handles.append(register(self._observe_update))
                 self._reporting = True
         for rule in self.rules:  # rules that watch the model itself (DeadUnitsRule) hook in now
             attach = getattr(rule, "attach", None)
@@ -156,6 +160,7 @@ class GradientMonitor:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._stop_observing()
         for rule in self.rules:
             detach = getattr(rule, "detach", None)
             if callable(detach):
@@ -202,6 +207,7 @@ class GradientMonitor:
         self._skipped = False
         self._stop_alert = None
         self._observing = False
+        self._stop_observing()
         self._reported = {}
 
     def _take_grads(self):
@@ -258,12 +264,32 @@ class GradientMonitor:
         return (np.add.reduceat(squares, offsets), np.maximum.reduceat(data, offsets),
                 np.minimum.reduceat(data, offsets))
 
-    def _observe_update(self, p, update):
-        """The optimizer's update observer: the squared norm of the change it applied."""
-        if self._observing:
-            i = self._index.get(id(p))
-            if i is not None:
-                self._reported[i] = _sq_fast(update)
+    def _observe_update(self, p, update, decay=0.0, weights=None):
+        """The optimizer's update observer: the squared norm of the change it is about to
+        apply, ``update - decay * weights`` (AdamW's decoupled decay)."""
+        if not self._observing:
+            return
+        i = self._index.get(id(p))
+        if i is None:
+            return
+        sq = _sq_fast(update)
+        if decay and weights is not None and weights.size:
+            # ||u - d w||^2 = ||u||^2 - 2 d (w . u) + d^2 ||w||^2, in float64: one dot more
+            # instead of building the change in an array as large as the parameter. ||w||^2 is
+            # the "before" norm the monitor already has (unless w is a complex parameter's
+            # real view).
+            before = self._before[i] if self._before is not None else None
+            wsq = before[1] if before is not None and weights is p._data else _sq_fast(weights)
+            cross = weights.reshape(-1).dot(update.reshape(-1))
+            sq = (sq.astype("float64") - 2.0 * decay * cross.astype("float64")
+                  + decay * decay * wsq.astype("float64"))
+            sq = p._device.xp.maximum(sq, 0.0)  # rounding must not make it negative
+        self._reported[i] = sq
+
+    def _stop_observing(self) -> None:
+        if self._observer_handle is not None:
+            self._observer_handle.remove()
+            self._observer_handle = None
 
     def _optimized_indices(self) -> set[int]:
         """Indices of the monitored parameters that the optimizer updates (cached until its
@@ -346,6 +372,9 @@ class GradientMonitor:
         self._before = before
         self._reported = {}
         self._observing = reporting
+        if reporting and self._observer_handle is None:
+            self._observer_handle = self.optimizer._register_update_observer(
+                self._observe_update)
 
     def _device_values(self):
         """The step's 0-d device scalars in a fixed order, plus that order's layout."""
@@ -404,6 +433,7 @@ class GradientMonitor:
         """Append per parameter with a gradient: (update sq norm, weight sq norm before, after)
         after a step, or the weight sq norm alone without one. Sets ``_ratio_known``."""
         self._observing = False
+        self._stop_observing()
         known = self._ratio_known = []
         if updated and self._before is not None:
             after_sq = self._after_sq

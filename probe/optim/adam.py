@@ -133,14 +133,12 @@ class Adam(Optimizer):
             step = float(step_t._data)
             a = scratch(x, 0)
             b = scratch(x, 1)
-            decay = None
+            decay = 0.0
             if weight_decay != 0:
                 if decoupled:
-                    if self._update_observers:
-                        # Observers see the whole change: the decay plus the Adam step.
-                        decay = scratch(x, 2)
-                        xp.multiply(x, -lr * weight_decay, out=decay)
-                    xp.multiply(x, 1 - lr * weight_decay, out=x)
+                    # Applied with the update at the end (same arithmetic on x, same order), so
+                    # update observers see the weights before the step.
+                    decay = lr * weight_decay
                     if maximize:
                         xp.negative(g, out=a)
                         g = a
@@ -175,9 +173,7 @@ class Adam(Optimizer):
             xp.add(b, eps, out=b)
             xp.multiply(m, -step_size, out=a)
             xp.divide(a, b, out=a)
-            if decay is not None:
-                xp.add(decay, a, out=decay)
-            self._apply_update(p, x, a, reported=decay)
+            self._apply_update(p, x, a, decay)
 
 
 def _init_adam_state(param_state, p, amsgrad):

@@ -366,24 +366,30 @@ class Optimizer:
     # Optimizers whose every step goes through ``_apply_update`` (so observers see each update).
     _reports_updates = False
 
-    def _apply_update(self, p, x, update, reported=None) -> None:
-        """``x += update`` for parameter ``p`` (``x`` is ``p``'s array or its real view): bumps
-        ``p``'s version counter and shows the step's whole change to the update observers
-        (``reported``, when the step changed ``x`` before this, as AdamW's decay does)."""
-        p._device.xp.add(x, update, out=x)
-        p._vc[0] += 1
+    def _apply_update(self, p, x, update, decay=0.0) -> None:
+        """``x = x * (1 - decay) + update`` for parameter ``p`` (``x`` is ``p``'s array or its
+        real view; ``decay`` is AdamW's decoupled ``lr * weight_decay``): bumps ``p``'s version
+        counter. The update observers see the step's change ``update - decay * x`` first, as
+        ``observe(p, update, decay, x)`` while ``x`` still holds the weights before the step,
+        so that measuring it needs no array of its own."""
         observers = self._update_observers
         if observers:
-            change = update if reported is None else reported
             for observe in observers.values():
-                observe(p, change)
+                observe(p, update, decay, x)
+        xp = p._device.xp
+        if decay:
+            xp.multiply(x, 1 - decay, out=x)
+        xp.add(x, update, out=x)
+        p._vc[0] += 1
 
     def _register_update_observer(self, observer) -> RemovableHandle:
-        """Call ``observer(param, update_array)`` with each update a step adds to a parameter
-        (probe-only; PyTorch has no such hook). ``probe.monitor`` measures the applied update
-        this way instead of copying the weights before the step and subtracting after. The array
-        is a scratch buffer: read it during the call, do not keep it. Only optimizers whose class
-        sets ``_reports_updates`` call it for every update they make."""
+        """Call ``observer(param, update, decay, weights)`` before each update a step makes to a
+        parameter, which changes it by ``update - decay * weights`` (probe-only; PyTorch has no
+        such hook). ``probe.monitor`` measures the applied update this way instead of copying
+        the weights before the step and subtracting after. The arrays are the optimizer's own
+        (a scratch buffer, the parameter's data): read them during the call, do not keep or
+        change them. Only optimizers whose class sets ``_reports_updates`` call it for every
+        update they make."""
         handle = RemovableHandle(self._update_observers)
         self._update_observers[handle.id] = observer
         return handle

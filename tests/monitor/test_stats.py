@@ -143,6 +143,24 @@ def test_update_reports_cost_no_weight_copies():
     assert mon._reporting and not mon._snapshots
 
 
+def test_update_observer_is_attached_only_around_monitored_steps():
+    # AdamW assembles the whole change (decay + Adam step) only while someone observes it.
+    model, opt = _setup(optim.AdamW, lr=1e-3, weight_decay=0.1)
+    mon = GradientMonitor(model, opt, every=2, rules=[])
+    observers_during_step = []
+    opt.register_step_pre_hook(lambda *a: observers_during_step.append(
+        len(opt._update_observers)))  # runs after the monitor's own pre-hook
+    assert not opt._update_observers
+    for _ in range(4):
+        _step(model, opt, mon)
+    assert observers_during_step == [0, 1, 0, 1]
+    assert not opt._update_observers
+    assert mon.last_record["step"] == 4 and all(
+        s["update_ratio"] is not None for s in mon.last_record["params"].values())
+    mon.remove()
+    assert not opt._update_observers
+
+
 def test_clipping_detected():
     model, opt = _setup(lr=0.01)
     mon = GradientMonitor(model, opt, rules=[])
