@@ -354,8 +354,11 @@ class Optimizer:
         prev = STATE.enabled
         STATE.enabled = False
         try:
-            for group in self.param_groups:
-                self._update_group(group)
+            # A NaN or Inf gradient propagates into the weights silently, as in PyTorch; NumPy
+            # would print a RuntimeWarning for each array op of the step.
+            with np.errstate(all="ignore"):
+                for group in self.param_groups:
+                    self._update_group(group)
         finally:
             STATE.enabled = prev
         return loss

@@ -5,6 +5,7 @@ that resume training identically, step hooks, and errors (raised before anything
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 
 import numpy as np
@@ -780,3 +781,18 @@ def test_lbfgs_state_dict_round_trip():
         o1.step(c1)
         o2.step(c2)
     np.testing.assert_array_equal(x1.detach().numpy(), x2.detach().numpy())
+
+
+@pytest.mark.parametrize("opt_cls", [probe.optim.SGD, probe.optim.Adam, probe.optim.AdamW,
+                                     probe.optim.RMSprop, probe.optim.Adagrad])
+def test_non_finite_gradients_propagate_without_numpy_warnings(opt_cls):
+    import warnings
+
+    p = probe.nn.Parameter(probe.ones(3))
+    opt = opt_cls([p], lr=0.1)
+    p.grad = probe.tensor([math.inf, math.nan, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as PyTorch: no warning, the weights just go non-finite
+        opt.step()
+    values = p.detach().numpy()
+    assert not np.isfinite(values[:2]).any() and np.isfinite(values[2])
