@@ -34,6 +34,18 @@ class LayerStats(TypedDict):
     nonfinite: int  # count of NaN/Inf gradient elements
 
 
+class ModuleStats(TypedDict):
+    """The same statistics for one module (key: its dotted name, "" for the root), over its own
+    parameters with a gradient: norms combine as the norm of all their values together."""
+
+    params: list[str]  # the parameters it covers, e.g. ["fc.weight", "fc.bias"]
+    grad_norm: float  # NaN when any gradient element is non-finite
+    grad_max: float
+    weight_norm: float
+    update_ratio: float | None  # over the parameters whose update is known
+    nonfinite: int
+
+
 class Alert(TypedDict):
     rule: str  # "nonfinite", "exploding", "vanishing", "update_ratio", "dead_units", ...
     severity: Severity
@@ -54,6 +66,7 @@ class StepRecord(TypedDict):
     global_grad_norm: float  # before clipping
     global_grad_norm_clipped: float | None  # after clipping, when the user clipped
     params: dict[str, LayerStats]  # in the model's named_parameters() order
+    layers: dict[str, ModuleStats]  # per module owning parameters, in the same order
     alerts: list[Alert]
 
 

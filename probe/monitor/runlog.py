@@ -3,9 +3,9 @@ append-only, flushed line by line).
 
 Non-finite floats are written as the JSON strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
 (so every line is strict JSON) and decoded back to floats on read, in the numeric fields of the
-records (``loss``, ``lr``, ``time``, the global norms and each parameter's ``grad_norm``,
-``grad_max``, ``weight_norm``, ``update_ratio``). A reader skips a torn (unterminated) last line:
-the writer may be in the middle of it.
+records (``loss``, ``lr``, ``time``, the global norms and each parameter's and layer's
+``grad_norm``, ``grad_max``, ``weight_norm``, ``update_ratio``). A reader skips a torn
+(unterminated) last line: the writer may be in the middle of it.
 
     >>> import tempfile, math
     >>> run = tempfile.mkdtemp()
@@ -66,14 +66,15 @@ def _decode_floats(record: dict) -> dict:
         value = record.get(key)
         if isinstance(value, str) and value in _ENCODE:
             record[key] = _ENCODE[value]
-    params = record.get("params")
-    if isinstance(params, dict):
-        for stats in params.values():
-            if isinstance(stats, dict):
-                for key in _PARAM_FLOATS:
-                    value = stats.get(key)
-                    if isinstance(value, str) and value in _ENCODE:
-                        stats[key] = _ENCODE[value]
+    for group in ("params", "layers"):
+        entries = record.get(group)
+        if isinstance(entries, dict):
+            for stats in entries.values():
+                if isinstance(stats, dict):
+                    for key in _PARAM_FLOATS:
+                        value = stats.get(key)
+                        if isinstance(value, str) and value in _ENCODE:
+                            stats[key] = _ENCODE[value]
     return record
 
 

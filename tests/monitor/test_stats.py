@@ -68,6 +68,43 @@ def test_values_match_hand_computed(opt_cls, kw):
     assert rec["global_grad_norm_clipped"] is None
 
 
+@pytest.mark.parametrize("opt_cls,kw", [ALL_OPTIMIZERS[0], ALL_OPTIMIZERS[5]])
+def test_layer_totals_combine_their_parameters(opt_cls, kw):
+    model, opt = _setup(opt_cls, **kw)
+    mon = GradientMonitor(model, opt, rules=[])
+    for _ in range(2):
+        _, grads, before = _step(model, opt, mon)
+    layers = mon.last_record["layers"]
+    assert list(layers) == ["0", "2"]
+    for layer, totals in layers.items():
+        names = [f"{layer}.weight", f"{layer}.bias"]
+        assert totals["params"] == names
+        g = np.concatenate([grads[n].ravel() for n in names]).astype(np.float64)
+        w0 = np.concatenate([before[n].ravel() for n in names]).astype(np.float64)
+        w1 = np.concatenate([dict(model.named_parameters())[n].detach().numpy().ravel()
+                             for n in names]).astype(np.float64)
+        assert totals["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-5)
+        assert totals["grad_max"] == pytest.approx(np.abs(g).max(), rel=1e-6)
+        assert totals["weight_norm"] == pytest.approx(np.linalg.norm(w1), rel=1e-5)
+        assert totals["update_ratio"] == pytest.approx(
+            np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rel=1e-4)
+        assert totals["nonfinite"] == 0
+
+
+def test_layer_totals_with_a_non_finite_gradient():
+    model, opt = _setup(lr=0.0)
+    mon = GradientMonitor(model, opt, rules=[])
+    opt.zero_grad()
+    model(probe.ones(2, 3)).sum().backward()
+    model[2].bias.grad[0] = math.inf
+    mon.after_backward()
+    opt.step()
+    layers = mon.last_record["layers"]
+    assert layers["2"]["nonfinite"] == 1 and math.isnan(layers["2"]["grad_norm"])
+    assert math.isnan(layers["2"]["grad_max"])
+    assert layers["0"]["nonfinite"] == 0 and math.isfinite(layers["0"]["grad_norm"])
+
+
 class _PlainSGD(optim.Optimizer):
     """A user's optimizer: its own ``step`` and no update reports."""
 
