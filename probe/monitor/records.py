@@ -10,6 +10,7 @@ Floats may be NaN or +-Inf in memory; the run log encodes them so the file stays
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal, TypedDict
 
 if TYPE_CHECKING:  # Python 3.11+; the annotations below are never evaluated at run time
@@ -89,3 +90,39 @@ class MetaRecord(TypedDict):
 
 __all__ = ["Alert", "LayerStats", "MetaRecord", "Policy", "Severity", "State", "StatusRecord",
            "StepRecord"]
+
+
+def module_totals(params: dict, ratio_parts: dict | None = None) -> dict[str, ModuleStats]:
+    """Per module, its parameters' statistics combined: norms as the norm of all their values,
+    the largest max, the summed non-finite count, and the update ratio over the parameters
+    whose update is known (``ratio_parts``: name -> (update sq norm, weight sq norm before);
+    without it, None). The monitor fills a step record's ``layers`` with it; a reader of a log
+    written without ``layers`` can rebuild them from ``params``.
+
+    >>> stats = {"layer": "fc", "grad_norm": 3.0, "grad_max": 2.0, "weight_norm": 1.0,
+    ...          "nonfinite": 0}
+    >>> module_totals({"fc.weight": stats, "fc.bias": dict(stats, grad_norm=4.0)})["fc"]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'params': ['fc.weight', 'fc.bias'], 'grad_norm': 5.0, 'grad_max': 2.0,
+     'weight_norm': 1.4142135623730951, 'update_ratio': None, 'nonfinite': 0}
+    """
+    ratio_parts = ratio_parts or {}
+    totals: dict[str, list] = {}
+    for name, s in params.items():
+        t = totals.get(s["layer"])
+        if t is None:  # [names, grad sq, grad max, weight sq, update sq, weight-before sq, bad]
+            t = totals[s["layer"]] = [[], 0.0, 0.0, 0.0, 0.0, 0.0, 0]
+        t[0].append(name)
+        t[1] += s["grad_norm"] * s["grad_norm"]
+        t[2] = max(t[2], s["grad_max"]) if s["grad_max"] == s["grad_max"] else math.nan
+        t[3] += s["weight_norm"] * s["weight_norm"]
+        parts = ratio_parts.get(name)
+        if parts is not None:
+            t[4] += parts[0]
+            t[5] += parts[1]
+        t[6] += s["nonfinite"]
+    return {layer: {"params": names, "grad_norm": math.sqrt(gsq), "grad_max": gmax,
+                    "weight_norm": math.sqrt(wsq),
+                    "update_ratio": math.sqrt(usq) / math.sqrt(bsq) if bsq > 0 else None,
+                    "nonfinite": bad}
+            for layer, (names, gsq, gmax, wsq, usq, bsq, bad) in totals.items()}

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from .records import Alert, LayerStats, ModuleStats, StepRecord
+from .records import Alert, LayerStats, StepRecord, module_totals
 
 __all__ = ["GradientMonitor", "TrainingStopped", "to_host"]
 
@@ -80,31 +80,6 @@ def _sq_fast(array):
         return array.sum()  # 0-d zero of the array's dtype, on its device
     flat = array.reshape(-1)
     return flat.dot(flat)
-
-
-def _module_totals(params, ratio_parts) -> dict[str, ModuleStats]:
-    """Per module, its parameters' statistics combined: norms as the norm of all their values,
-    the largest max, the summed non-finite count, and the update ratio over the parameters
-    whose update is known (``ratio_parts``: name -> (update sq norm, weight sq norm before))."""
-    totals: dict[str, list] = {}
-    for name, s in params.items():
-        t = totals.get(s["layer"])
-        if t is None:  # [names, grad sq, grad max, weight sq, update sq, weight-before sq, bad]
-            t = totals[s["layer"]] = [[], 0.0, 0.0, 0.0, 0.0, 0.0, 0]
-        t[0].append(name)
-        t[1] += s["grad_norm"] * s["grad_norm"]
-        t[2] = max(t[2], s["grad_max"]) if s["grad_max"] == s["grad_max"] else math.nan
-        t[3] += s["weight_norm"] * s["weight_norm"]
-        parts = ratio_parts.get(name)
-        if parts is not None:
-            t[4] += parts[0]
-            t[5] += parts[1]
-        t[6] += s["nonfinite"]
-    return {layer: {"params": names, "grad_norm": math.sqrt(gsq), "grad_max": gmax,
-                    "weight_norm": math.sqrt(wsq),
-                    "update_ratio": math.sqrt(usq) / math.sqrt(bsq) if bsq > 0 else None,
-                    "nonfinite": bad}
-            for layer, (names, gsq, gmax, wsq, usq, bsq, bad) in totals.items()}
 
 
 class GradientMonitor:
@@ -557,7 +532,7 @@ class GradientMonitor:
             "global_grad_norm": math.sqrt(total_sq),
             "global_grad_norm_clipped": clipped,
             "params": params,
-            "layers": _module_totals(params, ratio_parts),
+            "layers": module_totals(params, ratio_parts),
             "alerts": self._alerts,
         }
 

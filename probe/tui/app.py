@@ -29,6 +29,7 @@ HELP_TEXT = """\
 [b]s[/b]        stop training (the UI stays open)
 [b]q[/b]        quit (stops training first)
 [b]o[/b]        cycle the layer table's sort column
+[b]l[/b]        one row per layer (module) / per parameter
 [b]/[/b]        filter layers by name (Esc clears)
 [b]Enter[/b]    show the selected layer's history
 [b]?[/b]        this help
@@ -70,6 +71,7 @@ class MonitorApp(App):
         Binding("s", "stop", "Stop"),
         Binding("q", "quit_app", "Quit"),
         Binding("o", "cycle_sort", "Sort"),
+        Binding("l", "toggle_rows", "Layers/params"),
         Binding("slash", "open_filter", "Filter"),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "close_filter", "Clear filter", show=False),
@@ -182,7 +184,8 @@ class MonitorApp(App):
         self.w_norm.set_series(st.global_norms)
         self.w_alerts.show(st.alerts, st.alert_total)
         self.w_alerts_box.border_title = f"Alerts ({st.alert_total})"
-        table.border_title = (f"Layers ({len(table.row_names)}/{len(st.layers)})  "
+        kind = "Layers" if table.rows_kind == "modules" else "Parameters"
+        table.border_title = (f"{kind} ({len(table.row_names)}/{len(table.rows_of(st))})  "
                               f"sort: {table.sort_name}"
                               + (f"  filter: {table.filter_text!r}" if table.filter_text else ""))
 
@@ -249,6 +252,12 @@ class MonitorApp(App):
             call_controller(self.controller, "stop")
         self.exit()
 
+    def action_toggle_rows(self) -> None:
+        kind = self.w_table.toggle_rows()
+        self.redraw(force=True)
+        self.notify("one row per layer" if kind == "modules" else "one row per parameter",
+                    timeout=1.5)
+
     def action_cycle_sort(self) -> None:
         name = self.w_table.cycle_sort()
         self.redraw(force=True)
@@ -280,7 +289,7 @@ class MonitorApp(App):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         name = event.row_key.value
         if name is not None:
-            self.push_screen(LayerDetail(name, self.state))
+            self.push_screen(LayerDetail(name, self.state, rows=self.w_table.rows_kind))
 
     def action_help(self) -> None:
         extra = "".join(f"[b]{key}[/b]        {text}\n"

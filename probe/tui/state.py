@@ -6,6 +6,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..monitor.records import module_totals
+
 HISTORY = 300  # points kept per series
 # A layer's alert flag stays up for FLAG_TTL steps after its last alert, and for at least
 # FLAG_SECONDS of the run's own time (the records' timestamps, so a replay shows what the live
@@ -68,8 +70,18 @@ def sparkline(values, width: int = 16, log: bool = True) -> str:
     return "".join(out)
 
 
+ROOT = "(root)"  # the row name of parameters owned by the model itself
+
+
+def module_key(layer: str | None) -> str:
+    """The ``modules`` key of a parameter's owning module (``""``, the model itself: ROOT)."""
+    return layer or ROOT
+
+
 @dataclass
 class LayerState:
+    """One row of the layer table: a parameter, or a module (``params`` lists its own)."""
+
     name: str
     shape: tuple = ()
     layer: str = ""
@@ -87,6 +99,7 @@ class LayerState:
     flag_time: float | None = None
     flag_message: str = ""
     alert_count: int = 0
+    params: tuple = ()  # a module's parameters (empty for a parameter's row)
 
     def flag_up(self, current_step: int, current_time: float | None = None) -> bool:
         """Whether the last alert's flag still shows at ``current_step`` (and record time)."""
@@ -121,7 +134,8 @@ class RunState:
         self.global_norm_clipped: float | None = None
         self.losses: deque = deque(maxlen=HISTORY)
         self.global_norms: deque = deque(maxlen=HISTORY)
-        self.layers: dict[str, LayerState] = {}
+        self.layers: dict[str, LayerState] = {}  # per parameter
+        self.modules: dict[str, LayerState] = {}  # per module owning parameters (module_key)
         self.alerts: deque = deque(maxlen=max_alerts)
         self.alert_total = 0
         self.time: float | None = None  # the latest step record's timestamp
@@ -176,6 +190,23 @@ class RunState:
             lay.norms.append(lay.grad_norm if lay.grad_norm is not None else math.nan)
             lay.ratios.append(lay.update_ratio)
             lay.steps.append(self.step)
+        layers = rec.get("layers")
+        if layers is None and rec.get("params"):  # a log written before records had them
+            layers = module_totals(rec["params"])
+        for layer, st in (layers or {}).items():
+            key = module_key(layer)
+            mod = self.modules.get(key)
+            if mod is None:
+                mod = self.modules[key] = LayerState(key, layer=layer)
+            mod.params = tuple(st.get("params") or mod.params)
+            mod.grad_norm = st.get("grad_norm")
+            mod.grad_max = st.get("grad_max")
+            mod.weight_norm = st.get("weight_norm")
+            mod.update_ratio = st.get("update_ratio")
+            mod.nonfinite = int(st.get("nonfinite") or 0)
+            mod.norms.append(mod.grad_norm if mod.grad_norm is not None else math.nan)
+            mod.ratios.append(mod.update_ratio)
+            mod.steps.append(self.step)
         for alert in rec.get("alerts") or ():
             self.add_alert(alert)
 
@@ -186,21 +217,34 @@ class RunState:
         if not name:
             return
         lay = self.layers.get(name)
-        if lay is None:
+        rows = []
+        if lay is None:  # a parameter no step record has shown: its module is unknown
             lay = self.layers[name] = LayerState(name)
+        else:  # its module's row carries the flag too (the table's layer view)
+            key = module_key(lay.layer)
+            mod = self.modules.get(key)
+            if mod is None:
+                mod = self.modules[key] = LayerState(key, layer=lay.layer)
+            rows.append(mod)
+        for row in (lay, *rows):
+            self._raise_flag(row, alert)
+
+    def _raise_flag(self, row: LayerState, alert: dict) -> None:
         step = int(alert.get("step", self.step))
         sev = alert.get("severity", "warning")
-        lay.alert_count += 1
+        row.alert_count += 1
         # A fresh alert replaces the flag unless a worse one (severity, then rule) is still up.
-        still_up = lay.flag_up(step, self.time)
+        still_up = row.flag_up(step, self.time)
         rank = (SEVERITY_RANK.get(sev, 2), RULE_RANK.get(alert.get("rule"), 1))
-        current = (SEVERITY_RANK.get(lay.flag_severity, 0), RULE_RANK.get(lay.flag_rule, 1))
+        current = (SEVERITY_RANK.get(row.flag_severity, 0), RULE_RANK.get(row.flag_rule, 1))
         if not still_up or rank >= current:
-            lay.flag_rule = alert.get("rule", "alert")
-            lay.flag_severity = sev
-            lay.flag_step = step
-            lay.flag_time = self.time
-            lay.flag_message = alert.get("message", "")
+            row.flag_rule = alert.get("rule", "alert")
+            row.flag_severity = sev
+            row.flag_step = step
+            row.flag_time = self.time
+            message = alert.get("message", "")
+            row.flag_message = message if row.name == alert.get("layer") \
+                else f"{alert.get('layer')}: {message}"
 
     # ---- derived ---------------------------------------------------------------------------------
     @property
@@ -212,8 +256,10 @@ class RunState:
             return None
         return (s1 - s0) / (t1 - t0)
 
-    def flagged(self) -> list[LayerState]:
-        return [lay for lay in self.layers.values() if lay.flag(self.step, self.time)[0] != "ok"]
+    def flagged(self, rows: str = "params") -> list[LayerState]:
+        """The parameters (``rows="modules"``: the modules) whose flag is up."""
+        table = self.modules if rows == "modules" else self.layers
+        return [lay for lay in table.values() if lay.flag(self.step, self.time)[0] != "ok"]
 
 
 def format_alert(alert: dict) -> str:

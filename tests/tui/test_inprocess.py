@@ -53,6 +53,12 @@ def test_app_pauses_steps_and_stops_a_trainer_thread():
             await _until(pilot, app, lambda: app.state.step == 2)
             assert app.state.state == "paused" and job.running
             assert set(app.state.layers) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+            # the monitor's per-module totals, update ratio included, feed the layer view
+            assert list(app.state.modules) == ["0", "2"]
+            assert all(m.update_ratio is not None for m in app.state.modules.values())
+            await pilot.press("l")
+            await pilot.pause()
+            assert app.w_table.row_names == ["0", "2"]
             await pilot.press("s")
             await _until(pilot, app, lambda: app.state.state == "stopped")
             await pilot.press("q")

@@ -144,3 +144,23 @@ def test_finished_run_read_only(snapshot_update):
     text = snap([meta(), *healthy_run(60), status("finished", 60, "max steps")],
                 controller=False)
     assert_snapshot("finished_read_only", text, snapshot_update)
+
+
+def test_layer_view_combines_parameters_and_carries_their_flags(snapshot_update):
+    def check(app):
+        table = app.w_table
+        assert table.rows_kind == "modules" and table.row_names == ["conv1", "fc"]
+        assert table.cell_text("fc", "flag") == "NONFINITE"  # the worse of its two flags
+        assert table.cell_text("conv1", "flag") == "VANISHING"
+
+    text = snap(alert_run(), keys=["l"], check=check)
+    assert_snapshot("layers_view", text, snapshot_update)
+
+
+def test_layer_view_detail_screen(snapshot_update):
+    def check(app):
+        assert isinstance(app.screen, LayerDetail) and app.screen.layer_name == "fc"
+        assert "layer of fc.weight, fc.bias" in app.screen.info_text
+
+    text = snap(alert_run(), keys=["l", "down", "enter"], check=check)
+    assert_snapshot("layers_detail", text, snapshot_update)

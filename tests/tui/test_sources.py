@@ -149,3 +149,24 @@ def test_alert_with_repeats_formats_the_count():
                          "repeats": 19})
     assert text == ("[critical] step 40 exploding fc.weight: grad norm 5e3 above 1e3 "
                     "(+19 since last shown)")
+
+
+def test_run_state_keeps_module_rows_from_the_records_layers():
+    st = RunState()
+    rec = step(1)
+    rec["layers"] = {"conv1": {"params": ["conv1.weight", "conv1.bias"], "grad_norm": 0.3,
+                               "grad_max": 0.1, "weight_norm": 1.4, "update_ratio": 2e-3,
+                               "nonfinite": 0},
+                     "": {"params": ["scale"], "grad_norm": 0.5, "grad_max": 0.5,
+                          "weight_norm": 1.0, "update_ratio": None, "nonfinite": 0}}
+    st.apply(rec)
+    assert list(st.modules) == ["conv1", "(root)"]
+    conv = st.modules["conv1"]
+    assert (conv.grad_norm, conv.update_ratio, conv.params) == (
+        0.3, 2e-3, ("conv1.weight", "conv1.bias"))
+    st.apply(step(2, alerts=[alert("exploding", "critical", "conv1.bias", 2, "spike")]))
+    assert conv.flag(st.step, st.time) == ("critical", "EXPLODING")
+    assert conv.flag_message == "conv1.bias: spike"
+    assert [m.name for m in st.flagged("modules")] == ["conv1"]
+    # step 2 had no "layers": they were rebuilt from its params (no update ratio then)
+    assert conv.update_ratio is None and len(conv.norms) == 2

@@ -18,10 +18,11 @@ class LayerDetail(ModalScreen):
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, name: str, state: RunState):
+    def __init__(self, name: str, state: RunState, rows: str = "params"):
         super().__init__()
         self.layer_name = name
         self.state = state
+        self.rows = rows  # "params" or "modules": where ``name`` is looked up
         self._version = -1
 
     def compose(self) -> ComposeResult:
@@ -39,15 +40,19 @@ class LayerDetail(ModalScreen):
         if self.state.version == self._version:
             return
         self._version = self.state.version
-        lay = self.state.layers.get(self.layer_name)
+        table = self.state.modules if self.rows == "modules" else self.state.layers
+        lay = table.get(self.layer_name)
         info = Text()
         info.append(self.layer_name, style="bold")
         if lay is None:
             info.append("  (no data)")
         else:
             sev, label = lay.flag(self.state.step, self.state.time)
-            shape = "×".join(map(str, lay.shape)) or "-"
-            info.append(f"  shape {shape}  module {lay.layer or '-'}\n")
+            if lay.params:
+                info.append(f"  layer of {', '.join(lay.params)}\n")
+            else:
+                shape = "×".join(map(str, lay.shape)) or "-"
+                info.append(f"  shape {shape}  module {lay.layer or '-'}\n")
             info.append(f"grad norm {fmt_num(lay.grad_norm)}  max |grad| {fmt_num(lay.grad_max)}  "
                         f"weight norm {fmt_num(lay.weight_norm)}  update ratio "
                         f"{fmt_num(lay.update_ratio)}  non-finite {lay.nonfinite}\n")

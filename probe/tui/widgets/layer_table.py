@@ -43,17 +43,35 @@ def _num_key(x) -> float:
 
 
 class LayerTable(DataTable):
-    """Parameters with grad norm, history sparkline, update ratio and a coloured status flag."""
+    """Parameters (or, after ``toggle_rows``, the modules that own them) with a coloured status
+    flag, grad norm, update ratio, a history sparkline and the shape."""
 
     def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
         self._order: list[str] = []
         self.sort_index = 0
         self.filter_text = ""
+        self.rows_kind = "params"  # or "modules"
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         for key, label in COLUMNS:
+            if key == "shape" and self.rows_kind == "modules":
+                label = "Parameters"
             self.add_column(label, key=key, width=WIDTHS.get(key))
+
+    def toggle_rows(self) -> str:
+        """Switch between one row per parameter and one per module; returns the new kind."""
+        self.rows_kind = "modules" if self.rows_kind == "params" else "params"
+        self.clear(columns=True)
+        self._order = []
+        self._add_columns()
+        return self.rows_kind
+
+    def rows_of(self, state: RunState) -> dict[str, LayerState]:
+        return state.modules if self.rows_kind == "modules" else state.layers
 
     @property
     def sort_name(self) -> str:
@@ -65,7 +83,7 @@ class LayerTable(DataTable):
 
     @property
     def row_names(self) -> list[str]:
-        """Parameter names in display order."""
+        """The rows' names (parameters or modules) in display order."""
         return list(self._order)
 
     @property
@@ -75,7 +93,7 @@ class LayerTable(DataTable):
         return self._order[self.cursor_row]
 
     def _ordered(self, state: RunState) -> list[LayerState]:
-        layers = list(state.layers.values())
+        layers = list(self.rows_of(state).values())
         if self.filter_text:
             needle = self.filter_text.lower()
             layers = [lay for lay in layers if needle in lay.name.lower()]
@@ -98,7 +116,10 @@ class LayerTable(DataTable):
         norm = Text(fmt_num(lay.grad_norm), style="bold red" if bad_norm else "",
                     justify="right")
         hist = Text(sparkline(lay.norms, SPARK_W), style=FLAG_STYLE[sev] if sev != "ok" else "cyan")
-        shape = "×".join(str(d) for d in lay.shape) if lay.shape else "-"
+        if lay.params:  # a module: its parameters' own names
+            shape = ", ".join(p[len(lay.layer) + 1:] if lay.layer else p for p in lay.params)
+        else:
+            shape = "×".join(str(d) for d in lay.shape) if lay.shape else "-"
         cells = {"name": short_name(lay.name), "flag": Text(label, style=FLAG_STYLE[sev]),
                  "norm": norm, "ratio": Text(fmt_num(lay.update_ratio), justify="right"),
                  "hist": hist, "shape": shape}
