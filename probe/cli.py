@@ -149,7 +149,9 @@ def cmd_run(args, script_args: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        rc = controller.close()
+        # A fit()-driven script announced its command file: the source then controls it through
+        # the run directory (clean stop first), with the signals as the fallback.
+        rc = source.controller.close()
         if not args.headless:
             log.close()
             print(f"probe run: script output in {run_dir / 'output.log'}", file=sys.stderr)

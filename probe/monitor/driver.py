@@ -242,7 +242,9 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     the UI follows the script's training. ``headless`` prints ``step ... loss ...`` every
     ``print_every`` steps and each alert to ``out`` (stdout). ``callbacks``: callables
     ``cb(record)`` after each monitored step. A rule with the ``stop`` policy raises
-    ``TrainingStopped`` after the final status is written.
+    ``TrainingStopped`` after the final status is written. With a run directory, requests
+    that another process appends to its ``commands.jsonl`` (``probe.monitor.control``: what
+    ``probe watch`` and ``probe run`` send) reach ``controller`` too.
 
         >>> import probe, probe.nn as nn, probe.optim as optim
         >>> from probe.utils.data import DataLoader, TensorDataset
@@ -256,14 +258,17 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     out = sys.stdout if out is None else out
     controller = controller or TrainingController()
     sinks = list(sinks)
-    writer = None
+    writer = listener = None
     if run_dir is None:
         run_dir = os.environ.get(RUN_DIR_ENV) or None
     if run_dir is not None:
+        from .control import COMMANDS, CommandListener  # noqa: PLC0415
         from .runlog import RunWriter  # noqa: PLC0415
 
         writer = RunWriter(run_dir)
         sinks.append(writer)
+        # A UI in another process controls the run through the run directory.
+        listener = CommandListener(run_dir, controller)
     if monitor is None and (sinks or headless or callbacks):
         monitor = GradientMonitor(model, optimizer, controller=controller)
     if monitor is not None:
@@ -282,6 +287,8 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
                        "epochs": epochs, "every": monitor.every if monitor else None,
                        "rules": [repr(r) for r in monitor.rules] if monitor else [],
                        **(config or {})}}
+    if listener is not None:
+        meta["control"] = COMMANDS  # tells a UI that requests written there are honoured
     for s in sinks:
         (getattr(s, "write", None) or s)(meta)
 
@@ -289,6 +296,8 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
     step = 0
     last_print_time, last_print_step = time.perf_counter(), 0
     controller.start()
+    if listener is not None:
+        listener.start()
     state, reason, error = "finished", None, None
     try:
         epoch = 0
@@ -342,6 +351,8 @@ def fit(model, loader, optimizer, loss_fn, epochs: int | None = 1, monitor=None,
             loss_value = monitor.last_record["loss"]
             result["last_loss"] = None if loss_value is None or math.isnan(loss_value) \
                 else loss_value
+        if listener is not None:
+            listener.stop()
         controller.finish(state, reason)
         if headless:
             print(f"training {state} after {step} steps" + (f": {reason}" if reason else ""),

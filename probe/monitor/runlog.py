@@ -205,6 +205,30 @@ class RunWriter:
             self.close(state="failed", reason=f"{exc_type.__name__}: {exc}")
 
 
+class LineTail:
+    """The complete lines appended to a file since the last ``read_lines()`` (from its start
+    the first time), never blocking: a last line without its newline is held back until the
+    writer finishes it, and a missing file reads as empty."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._offset = 0  # bytes consumed
+        self._pending = b""  # a line seen begun but not ended
+
+    def read_lines(self, max_bytes: int | None = None) -> list[bytes]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read(-1 if max_bytes is None else max_bytes)
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        self._offset += len(chunk)
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        return lines
+
+
 class RunReader:
     """Read a run directory, finished or still being written.
 
@@ -217,8 +241,7 @@ class RunReader:
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.skipped = 0
-        self._offset = 0  # bytes of metrics.jsonl consumed by read_new()
-        self._pending = b""  # a line read_new() has seen begin but not end
+        self._tail = LineTail(self.run_dir / METRICS)
 
     def meta(self) -> dict | None:
         """The ``meta.json`` record, or None while it does not exist (or is unreadable)."""
@@ -259,17 +282,7 @@ class RunReader:
     def read_new(self, max_bytes: int | None = 8 << 20) -> list[dict]:
         """The complete records appended since the last call (from the start the first time),
         reading at most ``max_bytes`` (None: all); never blocks. A missing file reads as empty."""
-        try:
-            with open(self.run_dir / METRICS, "rb") as f:
-                f.seek(self._offset)
-                chunk = f.read(-1 if max_bytes is None else max_bytes)
-        except FileNotFoundError:
-            return []
-        if not chunk:
-            return []
-        self._offset += len(chunk)
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        return self._parse_lines(lines)
+        return self._parse_lines(self._tail.read_lines(max_bytes))
 
     def follow(self, poll: float = 0.1, stop_event: threading.Event | None = None,
                timeout: float | None = None, stop_at_end: bool = True):

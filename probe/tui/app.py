@@ -248,7 +248,9 @@ class MonitorApp(App):
         self.redraw()
 
     def action_quit_app(self) -> None:
-        if self.controller is not None and self.state.state not in ENDED_STATES:
+        # A watcher of someone else's run (stop_on_quit False) only detaches.
+        if self.controller is not None and self.state.state not in ENDED_STATES and \
+                getattr(self.controller, "stop_on_quit", True):
             call_controller(self.controller, "stop")
         self.exit()
 

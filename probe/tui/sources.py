@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..monitor.control import COMMANDS, send_command
 from ..monitor.runlog import RunReader
 
 
@@ -87,9 +88,75 @@ class RingSource(Source):
         return self.thread is not None and not self.thread.is_alive()
 
 
+class RunDirController:
+    """Controls a run written by another process through its run directory (``fit`` with a run
+    directory announces this in its meta record): requests go to ``commands.jsonl``, the
+    trainer applies them between steps and confirms with status records, which the source feeds
+    back into ``paused``. Never blocks.
+
+    ``process``: the ``ProcessController`` of a script this UI started (``probe run``); it is
+    kept to end the script on ``close()``, and then quitting the UI stops training. Without it
+    (``probe watch``) quitting only detaches: someone else's training goes on."""
+
+    can_step = True
+
+    def __init__(self, run_dir, process: ProcessController | None = None):
+        self.run_dir = Path(run_dir)
+        self.process = process
+        self.paused = bool(process is not None and process.paused)
+        self.stop_on_quit = process is not None
+
+    def send(self, name: str, *args) -> bool:
+        try:
+            send_command(self.run_dir, name, *args)
+        except OSError:  # the run directory went away: nothing left to control
+            return False
+        return True
+
+    def pause(self) -> None:
+        self.paused = True
+        self.send("pause")
+
+    def resume(self) -> None:
+        self.paused = False
+        self.send("resume")
+
+    def toggle_pause(self) -> None:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def step_once(self) -> None:
+        self.send("step_once")
+
+    def stop(self) -> None:
+        self.send("stop")
+
+    def scale_lr(self, factor: float) -> None:
+        self.send("scale_lr", float(factor))
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """End a script this UI started: a stop request first (the run ends cleanly, with its
+        final status), then the process controller's signals if it has not exited."""
+        if self.process is None:
+            return None
+        proc = self.process.process
+        if proc.poll() is None:
+            self.process.resume()  # a signal-paused script could not read the request
+            self.stop()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.process.close(timeout)
+
+
 class RunDirSource(Source):
     """Follows a run directory (``meta.json`` + ``metrics.jsonl``) written by another process, live
-    or finished."""
+    or finished. When the run's meta announces a command file (``fit`` with a run directory), the
+    source's controller becomes a :class:`RunDirController` (wrapping a ``ProcessController``
+    given for ``probe run``), so the UI can pause, single-step and stop it."""
 
     def __init__(self, run_dir: str | os.PathLike, *, controller=None,
                  process: subprocess.Popen | None = None):
@@ -106,15 +173,23 @@ class RunDirSource(Source):
         if not self._meta_sent:
             meta = self._reader.meta()
             if meta is not None:
-                self.meta = meta
-                self._meta_sent = True
+                self._take_meta(meta)
                 out.append(meta)
         for rec in self._reader.read_new():
-            if rec.get("type") == "meta":
-                self.meta = rec
-                self._meta_sent = True
+            kind = rec.get("type")
+            if kind == "meta":
+                self._take_meta(rec)
+            elif kind == "status" and isinstance(self.controller, RunDirController):
+                self.controller.paused = rec.get("state") == "paused"
             out.append(rec)
         return out
+
+    def _take_meta(self, meta: dict) -> None:
+        self.meta = meta
+        self._meta_sent = True
+        if meta.get("control") == COMMANDS and not isinstance(self.controller, RunDirController) \
+                and (self.controller is None or isinstance(self.controller, ProcessController)):
+            self.controller = RunDirController(self.run_dir, process=self.controller)
 
     @property
     def finished(self) -> bool:

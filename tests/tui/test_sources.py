@@ -170,3 +170,56 @@ def test_run_state_keeps_module_rows_from_the_records_layers():
     assert [m.name for m in st.flagged("modules")] == ["conv1"]
     # step 2 had no "layers": they were rebuilt from its params (no update ratio then)
     assert conv.update_ratio is None and len(conv.norms) == 2
+
+
+def test_run_dir_source_controls_a_run_whose_meta_offers_a_command_file(tmp_path):
+    from probe.monitor.control import COMMANDS, CommandListener
+    from probe.monitor.driver import TrainingController
+    from probe.tui.sources import ProcessController, RunDirController
+
+    trainer = TrainingController()
+    listener = CommandListener(tmp_path, trainer)
+    write_run(tmp_path, [step(1)])
+    meta_text = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps(dict(meta_text, control=COMMANDS)))
+    src = RunDirSource(tmp_path)
+    src.poll()
+    ctrl = src.controller
+    assert isinstance(ctrl, RunDirController) and not ctrl.stop_on_quit  # a watcher
+    call_controller(ctrl, "pause")
+    call_controller(ctrl, "step_once")
+    assert listener.poll() == ["pause", "step_once"] and trainer.paused
+    with open(tmp_path / "metrics.jsonl", "a") as fh:  # the trainer confirms, then resumes
+        fh.write(encode(status("paused", 1)) + "\n" + encode(status("running", 1)) + "\n")
+    src.poll()
+    assert ctrl.paused is False
+
+    class FakeProcess:
+        def poll(self):
+            return 0
+
+    started = RunDirSource(tmp_path, controller=ProcessController(FakeProcess()))
+    started.poll()
+    assert isinstance(started.controller, RunDirController) and started.controller.stop_on_quit
+    assert started.controller.close() == 0  # the script has exited: nothing to stop
+
+
+def test_quitting_a_watcher_leaves_the_run_alone():
+    import asyncio
+
+    from probe.tui.app import MonitorApp
+
+    class Watcher(FakeController):
+        stop_on_quit = False
+
+    ctrl = Watcher()
+    app = MonitorApp(FakeSource([meta(), step(1)], controller=ctrl), refresh_hz=20)
+
+    async def go():
+        async with app.run_test(size=(150, 45)) as pilot:
+            app.tick()
+            await pilot.pause()
+            await pilot.press("q")
+
+    asyncio.run(go())
+    assert ctrl.calls == []
