@@ -27,7 +27,7 @@ HELP_TEXT = """\
 [b]p[/b]        pause / resume training
 [b]n[/b]        run a single step (while paused)
 [b]s[/b]        stop training (the UI stays open)
-[b]q[/b]        quit (stops training first)
+[b]q[/b]        quit (stops training first; probe watch only detaches)
 [b]o[/b]        cycle the layer table's sort column
 [b]l[/b]        one row per layer (module) / per parameter
 [b]/[/b]        filter layers by name (Esc clears)
