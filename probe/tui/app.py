@@ -180,8 +180,8 @@ class MonitorApp(App):
         self._drawn_version = st.version
         table = self.w_table
         table.show(st)
-        self.w_loss.set_series(st.losses)
-        self.w_norm.set_series(st.global_norms)
+        self.w_loss.set_series(st.losses, st.loss_steps)
+        self.w_norm.set_series(st.global_norms, st.norm_steps)
         self.w_alerts.show(st.alerts, st.alert_total)
         self.w_alerts_box.border_title = f"Alerts ({st.alert_total})"
         kind = "Layers" if table.rows_kind == "modules" else "Parameters"

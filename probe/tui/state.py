@@ -133,7 +133,9 @@ class RunState:
         self.global_norm: float | None = None
         self.global_norm_clipped: float | None = None
         self.losses: deque = deque(maxlen=HISTORY)
+        self.loss_steps: deque = deque(maxlen=HISTORY)  # the step of each entry of losses
         self.global_norms: deque = deque(maxlen=HISTORY)
+        self.norm_steps: deque = deque(maxlen=HISTORY)
         self.layers: dict[str, LayerState] = {}  # per parameter
         self.modules: dict[str, LayerState] = {}  # per module owning parameters (module_key)
         self.alerts: deque = deque(maxlen=max_alerts)
@@ -170,8 +172,10 @@ class RunState:
         self.global_norm_clipped = rec.get("global_grad_norm_clipped")
         if self.loss is not None:
             self.losses.append(self.loss)
+            self.loss_steps.append(self.step)
         if self.global_norm is not None:
             self.global_norms.append(self.global_norm)
+            self.norm_steps.append(self.step)
         t = rec.get("time")
         if isinstance(t, (int, float)):
             self.time = t

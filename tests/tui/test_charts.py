@@ -68,3 +68,15 @@ def test_app_survives_a_blown_up_run():
             assert "step 80" in text and "inf" in text
 
     asyncio.run(go())
+
+
+def test_step_axis_marks_the_plotted_window():
+    from probe.tui.widgets.charts import AXIS_W, render_step_axis
+
+    width = AXIS_W + 40
+    full = render_step_axis(range(100, 200), width).plain
+    assert full.startswith(" " * (AXIS_W - 1) + "└step 160") and full.endswith("step 199")
+    assert len(full) == width
+    short = render_step_axis([5, 6, 7], width).plain  # too short for both labels
+    assert short == " " * (AXIS_W - 1) + "└step 7"
+    assert render_step_axis([], width).plain == " " * (AXIS_W - 1) + "└"

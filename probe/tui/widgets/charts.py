@@ -65,6 +65,29 @@ def render_chart(values, width: int, height: int, *, log: bool = False) -> list[
     return rows
 
 
+def render_step_axis(steps, width: int) -> Text:
+    """The x axis under a chart of ``render_chart``: the first and last step of the plotted
+    (last ``width - AXIS_W``) points, at the plot's left and right edges.
+
+    >>> render_step_axis(range(1, 101), 30).plain
+    '        └step 80      step 100'
+    """
+    plot_w = max(1, width - AXIS_W)
+    shown = list(steps)[-plot_w:]
+    row = Text(" " * (AXIS_W - 1) + "└", style="dim", no_wrap=True, overflow="crop")
+    if not shown:
+        return row
+    first, last = f"step {shown[0]}", f"step {shown[-1]}"
+    gap = plot_w - len(first) - len(last)
+    if len(shown) < plot_w:  # a short series ends where its last column is drawn
+        gap = len(shown) - len(first) - len(last)
+    if gap >= 1:
+        row.append(first + " " * gap + last, style="dim")
+    else:
+        row.append(last if len(last) <= plot_w else "", style="dim")
+    return row
+
+
 def _axis_range(finite, log: bool) -> tuple[float, float]:
     """(low, high) of the y axis: the data's range, widened around a flat series so that it
     draws as a mid-height line (by half a decade on a log scale; otherwise by half the value,
@@ -109,9 +132,12 @@ class Chart(Widget):
         self.chart_title = title
         self.log_scale = log
         self.values: list = []
+        self.steps: list | None = None
 
-    def set_series(self, values) -> None:
+    def set_series(self, values, steps=None) -> None:
+        """Draw ``values``; with ``steps`` (one per value) and room for it, a step axis too."""
         self.values = list(values)
+        self.steps = None if steps is None else list(steps)
         self.refresh()
 
     def header(self, width: int | None = None) -> Text:
@@ -144,7 +170,11 @@ class Chart(Widget):
             out.append("\n(waiting for data)", style="dim")
             return out
         out.truncate(w)
-        for row in render_chart(self.values, w, max(1, h - 1), log=self.log_scale):
+        axis = self.steps is not None and len(self.steps) == len(self.values) and h >= 6
+        rows = render_chart(self.values, w, max(1, h - 1 - axis), log=self.log_scale)
+        if axis:
+            rows.append(render_step_axis(self.steps, w))
+        for row in rows:
             out.append("\n")
             out.append_text(row)
         return out

@@ -60,9 +60,10 @@ class LayerDetail(ModalScreen):
             info.append(f"  alerts {lay.alert_count}")
             if lay.flag_message:
                 info.append(f"  last: {lay.flag_message}")
-            self.query_one("#detail-norm", Chart).set_series(lay.norms)
-            self.query_one("#detail-ratio", Chart).set_series(
-                [r if r is not None else float("nan") for r in lay.ratios if r is not None])
+            self.query_one("#detail-norm", Chart).set_series(lay.norms, lay.steps)
+            known = [(s, r) for s, r in zip(lay.steps, lay.ratios) if r is not None]
+            self.query_one("#detail-ratio", Chart).set_series([r for _, r in known],
+                                                              [s for s, _ in known])
         self.info_text = info.plain
         self.query_one("#detail-info", Static).update(info)
 
