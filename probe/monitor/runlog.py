@@ -21,6 +21,7 @@ import atexit
 import json
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -162,8 +163,11 @@ class RunWriter:
         return cls(run_dir, meta=meta)
 
     def write_meta(self, meta: dict) -> None:
+        # pid and host let a reader on the same machine tell a run whose process died without
+        # a word (SIGKILL, the OOM killer) from one that is merely slow.
         meta = {"type": "meta", "run_id": uuid.uuid4().hex[:12], "started": time.time(),
-                "model": "", "params": {}, "config": {}, **meta}
+                "model": "", "params": {}, "config": {}, "pid": os.getpid(),
+                "host": socket.gethostname(), **meta}
         text = json.dumps(_sanitize(meta), allow_nan=False, indent=1, default=str)
         _write_atomic(self.run_dir / META, text + "\n")
 

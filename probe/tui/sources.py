@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from ..monitor.control import COMMANDS, send_command
+from ..monitor.records import ENDED_STATES
 from ..monitor.runlog import RunReader
 
 
@@ -167,6 +170,9 @@ class RunDirSource(Source):
         self.meta = None
         self._reader = RunReader(self.run_dir)
         self._meta_sent = False
+        self._ended = False
+        self._last_step = 0
+        self._next_liveness_check = 0.0
 
     def poll(self) -> list[dict]:
         out = []
@@ -175,14 +181,51 @@ class RunDirSource(Source):
             if meta is not None:
                 self._take_meta(meta)
                 out.append(meta)
+        self._take_records(out)
+        if not out and not self._ended and self._writer_gone():
+            self._take_records(out)  # what it wrote between our read and its exit
+        if not out and not self._ended and self._writer_gone(every=0.0):
+            # Killed without a chance to write its end (SIGKILL, out of memory): say so,
+            # instead of following a log that will never grow.
+            self._ended = True
+            pid = self.meta.get("pid")
+            out.append({"type": "status", "state": "failed", "step": self._last_step,
+                        "time": time.time(),
+                        "reason": f"writer process {pid} is gone"})
+        return out
+
+    def _take_records(self, out: list) -> None:
         for rec in self._reader.read_new():
             kind = rec.get("type")
             if kind == "meta":
                 self._take_meta(rec)
-            elif kind == "status" and isinstance(self.controller, RunDirController):
-                self.controller.paused = rec.get("state") == "paused"
+            elif kind == "step":
+                self._last_step = rec.get("step", self._last_step)
+            elif kind == "status":
+                self._ended = rec.get("state") in ENDED_STATES
+                if isinstance(self.controller, RunDirController):
+                    self.controller.paused = rec.get("state") == "paused"
             out.append(rec)
-        return out
+
+    def _writer_gone(self, every: float = 2.0) -> bool:
+        """Whether the process that writes this run (meta's pid, on this host) has exited;
+        checked at most every ``every`` seconds."""
+        now = time.monotonic()
+        if (every and now < self._next_liveness_check) or not self.meta:
+            return False
+        self._next_liveness_check = now + every
+        pid, host = self.meta.get("pid"), self.meta.get("host")
+        if not isinstance(pid, int) or host != socket.gethostname():
+            return False
+        if self.process is not None and self.process.pid == pid:
+            return self.process.poll() is not None  # our child: poll() also reaps it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive but not ours (EPERM), or no such check on this platform
+            return False
+        return False
 
     def _take_meta(self, meta: dict) -> None:
         self.meta = meta

@@ -223,3 +223,51 @@ def test_quitting_a_watcher_leaves_the_run_alone():
 
     asyncio.run(go())
     assert ctrl.calls == []
+
+
+def test_run_dir_source_notices_a_writer_killed_without_closing_the_run(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_run(tmp_path, [step(1), step(2)])
+        meta_text = json.loads((tmp_path / "meta.json").read_text())
+        (tmp_path / "meta.json").write_text(json.dumps(
+            dict(meta_text, pid=proc.pid, host=socket.gethostname())))
+        src = RunDirSource(tmp_path)
+        assert [r["type"] for r in src.poll()] == ["meta", "step", "step"]
+        src._next_liveness_check = 0.0
+        assert src.poll() == []  # alive: nothing to say
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    src._next_liveness_check = 0.0
+    (end,) = src.poll()
+    assert end["type"] == "status" and end["state"] == "failed" and end["step"] == 2
+    assert end["reason"] == f"writer process {proc.pid} is gone"
+    src._next_liveness_check = 0.0
+    assert src.poll() == []  # said once
+
+    other = tmp_path / "elsewhere"  # a run written on another machine is never judged
+    write_run(other, [step(1)])
+    meta_text = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps(dict(meta_text, pid=proc.pid, host="x-y-z")))
+    far = RunDirSource(other)
+    far.poll()
+    far._next_liveness_check = 0.0
+    assert far.poll() == []
+
+
+def test_run_writer_meta_names_its_process(tmp_path):
+    import os
+    import socket
+
+    from probe.monitor import RunWriter
+
+    with RunWriter(tmp_path, meta={"run_id": "r"}):
+        pass
+    meta_text = json.loads((tmp_path / "meta.json").read_text())
+    assert meta_text["pid"] == os.getpid() and meta_text["host"] == socket.gethostname()
