@@ -219,6 +219,8 @@ class RunDirSource(Source):
             return False
         if self.process is not None and self.process.pid == pid:
             return self.process.poll() is not None  # our child: poll() also reaps it
+        if os.name != "posix":  # on Windows os.kill(pid, 0) would terminate the process
+            return False
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
