@@ -16,14 +16,14 @@ multi-megabyte blocks mapped instead of page-faulting them in again every step.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_time  # noqa: E402
 
 import probe  # noqa: E402
 from probe.engine.ops.linalg import linear as probe_linear  # noqa: E402
@@ -84,17 +84,6 @@ def numpy_step(x, w):
     return out, [g for pair in pairs for g in pair]
 
 
-def median_time(fn, repeat):
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -144,7 +133,7 @@ def main():
     best = {k: float("inf") for k in fns}
     for _ in range(args.rounds):
         for name, fn in fns.items():
-            best[name] = min(best[name], median_time(fn, args.repeat))
+            best[name] = min(best[name], median_time(fn, args.repeat, warmup=3))
     tuning = "on" if args.malloc_tuning else "off"
     print(f"LeNet-5 forward+backward, batch {args.batch}, float32, torch threads "
           f"{args.threads}, malloc tuning {tuning}")

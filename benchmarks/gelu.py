@@ -13,28 +13,18 @@ better).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import median_time  # noqa: E402
+
 import probe  # noqa: E402
 
 SHAPES = [(1536, 1536), (128, 1536)]
-
-
-def median(fn, repeat):
-    fn()  # warm up (and fill buffer pools)
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def cases(lib, data, grad):
@@ -89,7 +79,7 @@ def main():
         for _ in range(args.rounds):
             for name, fns in libs.items():
                 for what, fn in fns.items():
-                    t = median(fn, args.repeat)
+                    t = median_time(fn, args.repeat, warmup=1)
                     best[name][what] = min(best[name].get(what, t), t)
         label = "x".join(map(str, shape))
         for what in best["probe"]:

@@ -9,11 +9,10 @@ transformers needed), in the same run.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import median_time
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "minilm_reference.npz"
 
@@ -58,16 +57,6 @@ def torch_minilm(torch, weights, config):
     return forward
 
 
-def timed(fn, repeat):
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -97,10 +86,10 @@ def main():
     t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
 
     with probe.no_grad():
-        p_time = timed(lambda: model(p_ids, attention_mask=p_mask), args.repeat)
+        p_time = median_time(lambda: model(p_ids, attention_mask=p_mask), args.repeat, warmup=1)
         p_out = model(p_ids, attention_mask=p_mask).last_hidden_state.numpy()
     with torch.no_grad():
-        t_time = timed(lambda: t_forward(t_ids, t_mask), args.repeat)
+        t_time = median_time(lambda: t_forward(t_ids, t_mask), args.repeat, warmup=1)
         t_out = t_forward(t_ids, t_mask).numpy()
     print(f"MiniLM forward, 4 sentences of {ids.shape[1]} tokens, torch threads {args.threads}")
     print(f"  probe {p_time * 1e3:7.2f} ms   torch {t_time * 1e3:7.2f} ms   "

@@ -15,12 +15,12 @@ rounds, and prints the best-of-rounds medians and the overhead in percent (the a
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_time  # noqa: E402
 
 import probe  # noqa: E402
 import probe.nn as nn  # noqa: E402
@@ -82,15 +82,6 @@ def make(kind, device, monitored, every):
     return step
 
 
-def median(fn, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("mlp", "cnn", "minilm"), default="mlp")
@@ -107,7 +98,7 @@ def main(argv=None):
     best = {name: float("inf") for name in steps}
     for _ in range(args.rounds):
         for name, step in steps.items():
-            best[name] = min(best[name], median(step, args.repeat))
+            best[name] = min(best[name], median_time(step, args.repeat))
     overhead = (best["monitored"] / best["plain"] - 1) * 100
     print(f"{args.model}, device {args.device}, every={args.every}")
     print(f"plain step      {best['plain'] * 1e3:8.3f} ms")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
+from timing import time_samples
 
 import probe
 import probe.nn as nn
@@ -38,15 +38,6 @@ def make_step(model, params, x, y):
         optimizer.step()
 
     return step
-
-
-def time_steps(step, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - t0)
-    return samples
 
 
 def main():
@@ -74,14 +65,14 @@ def main():
     }
     samples = {name: [] for name in variants}
     for step in variants.values():  # warm up
-        time_steps(step, 10)
+        time_samples(step, 10)
     names = list(variants)
     order_rng = np.random.default_rng(1)
     for _ in range(args.rounds):
         for _ in range(args.repeat // 10):
             # Short bursts in a shuffled order: no variant always runs first or after another.
             for i in order_rng.permutation(len(names)):
-                samples[names[i]] += time_steps(variants[names[i]], 10)
+                samples[names[i]] += time_samples(variants[names[i]], 10)
 
     base = statistics.median(samples["plain"])
     base_p10 = float(np.percentile(samples["plain"], 10))

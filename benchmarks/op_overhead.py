@@ -9,10 +9,9 @@ Prints the median time per op for each library and the probe/PyTorch ratio (lowe
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from timing import median_time
 
 
 def chain(lib, x, w, n_ops):
@@ -31,30 +30,20 @@ def chain(lib, x, w, n_ops):
     return y
 
 
-def time_it(fn, repeat):
-    fn()  # warm up
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def bench(lib, make, size, n_ops, repeat):
     data = np.random.default_rng(0).standard_normal((size,)).astype(np.float32)
     x = make(data.copy(), True)
     w = make(data.copy() * 0.1, True)
     with lib.no_grad():
-        forward_nograd = time_it(lambda: chain(lib, x, w, n_ops), repeat)
+        forward_nograd = median_time(lambda: chain(lib, x, w, n_ops), repeat, warmup=1)
 
     def train_step():
         x.grad = None
         w.grad = None
         chain(lib, x, w, n_ops).sum().backward()
 
-    forward = time_it(lambda: chain(lib, x, w, n_ops), repeat)
-    step = time_it(train_step, repeat)
+    forward = median_time(lambda: chain(lib, x, w, n_ops), repeat, warmup=1)
+    step = median_time(train_step, repeat, warmup=1)
     return forward_nograd / n_ops, forward / n_ops, step / n_ops
 
 

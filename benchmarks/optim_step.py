@@ -13,29 +13,20 @@ on the CPU).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import median_time  # noqa: E402
+
 import probe  # noqa: E402
 import probe.optim  # noqa: E402,F401  (until probe/__init__ imports it)
 
 MLP_SHAPES = [(784, 256), (256, 128), (128, 10)]
 BIG_SHAPES = [(1000, 1000), (1000,)]
-
-
-def median(fn, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def make_params(lib, shapes, seed=0):
@@ -60,7 +51,7 @@ def bench(name, shapes, make_opt, repeat, rounds, torch):
             step()
     for _ in range(rounds):
         for lib, step in steps.items():
-            best[lib] = min(best.get(lib, float("inf")), median(step, repeat))
+            best[lib] = min(best.get(lib, float("inf")), median_time(step, repeat))
     line = f"{name:<28} probe {best['probe'] * 1e3:8.3f} ms"
     if torch is not None:
         line += (f"   torch {best['torch'] * 1e3:8.3f} ms   probe/torch "

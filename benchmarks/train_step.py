@@ -13,21 +13,9 @@ Prints the median milliseconds per step and the ratios to PyTorch (lower is bett
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-
-
-def median_time(fn, repeat):
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+from timing import median_time
 
 
 def make_data(batch, shape, classes, seed=0):
@@ -122,16 +110,16 @@ def bench_mlp(repeat, torch, probe):
         step = lib_step(torch, tmodel, torch.optim.SGD(tmodel.parameters(), lr=0.01,
                                                          momentum=0.9),
                         torch.from_numpy(x), torch.from_numpy(y))
-        results["torch"] = median_time(step, repeat)
+        results["torch"] = median_time(step, repeat, warmup=3)
     pmodel = mlp(probe)
     if torch is not None:
         copy_weights(tmodel, pmodel, probe.tensor)
     step = lib_step(probe, pmodel, probe.optim.SGD(pmodel.parameters(), lr=0.01, momentum=0.9),
                     probe.from_numpy(x), probe.from_numpy(y))
-    results["probe"] = median_time(step, repeat)
+    results["probe"] = median_time(step, repeat, warmup=3)
     weights = [p.detach().numpy() for p in pmodel.parameters()]
     hand = NumpyMLP(weights)
-    results["numpy"] = median_time(lambda: hand.step(x, y), repeat)
+    results["numpy"] = median_time(lambda: hand.step(x, y), repeat, warmup=3)
     return results
 
 
@@ -142,13 +130,13 @@ def bench_lenet(repeat, torch, probe):
         tmodel = lenet(torch)
         step = lib_step(torch, tmodel, torch.optim.Adam(tmodel.parameters(), lr=1e-3),
                         torch.from_numpy(x), torch.from_numpy(y))
-        results["torch"] = median_time(step, repeat)
+        results["torch"] = median_time(step, repeat, warmup=3)
     pmodel = lenet(probe)
     if torch is not None:
         copy_weights(tmodel, pmodel, probe.tensor)
     step = lib_step(probe, pmodel, probe.optim.Adam(pmodel.parameters(), lr=1e-3),
                     probe.from_numpy(x), probe.from_numpy(y))
-    results["probe"] = median_time(step, repeat)
+    results["probe"] = median_time(step, repeat, warmup=3)
     return results
 
 
