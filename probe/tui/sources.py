@@ -91,30 +91,16 @@ class RingSource(Source):
         return self.thread is not None and not self.thread.is_alive()
 
 
-class RunDirController:
-    """Controls a run written by another process through its run directory (``fit`` with a run
-    directory announces this in its meta record): requests go to ``commands.jsonl``, the
-    trainer applies them between steps and confirms with status records, which the source feeds
-    back into ``paused``. Never blocks.
-
-    ``process``: the ``ProcessController`` of a script this UI started (``probe run``); it is
-    kept to end the script on ``close()``, and then quitting the UI stops training. Without it
-    (``probe watch``) quitting only detaches: someone else's training goes on."""
+class _RequestController:
+    """Training control by messages to a trainer elsewhere, which applies them between steps
+    and confirms with status records. Subclasses say how a message travels (``send``);
+    ``paused`` is what was last requested until a status record corrects it."""
 
     can_step = True
-
-    def __init__(self, run_dir, process: ProcessController | None = None):
-        self.run_dir = Path(run_dir)
-        self.process = process
-        self.paused = bool(process is not None and process.paused)
-        self.stop_on_quit = process is not None
+    paused = False
 
     def send(self, name: str, *args) -> bool:
-        try:
-            send_command(self.run_dir, name, *args)
-        except OSError:  # the run directory went away: nothing left to control
-            return False
-        return True
+        raise NotImplementedError
 
     def pause(self) -> None:
         self.paused = True
@@ -138,6 +124,30 @@ class RunDirController:
 
     def scale_lr(self, factor: float) -> None:
         self.send("scale_lr", float(factor))
+
+
+class RunDirController(_RequestController):
+    """Controls a run written by another process through its run directory (``fit`` with a run
+    directory announces this in its meta record): requests go to ``commands.jsonl``, the
+    trainer applies them between steps and confirms with status records, which the source feeds
+    back into ``paused``. Never blocks.
+
+    ``process``: the ``ProcessController`` of a script this UI started (``probe run``); it is
+    kept to end the script on ``close()``, and then quitting the UI stops training. Without it
+    (``probe watch``) quitting only detaches: someone else's training goes on."""
+
+    def __init__(self, run_dir, process: ProcessController | None = None):
+        self.run_dir = Path(run_dir)
+        self.process = process
+        self.paused = bool(process is not None and process.paused)
+        self.stop_on_quit = process is not None
+
+    def send(self, name: str, *args) -> bool:
+        try:
+            send_command(self.run_dir, name, *args)
+        except OSError:  # the run directory went away: nothing left to control
+            return False
+        return True
 
     def close(self, timeout: float = 5.0) -> int | None:
         """End a script this UI started: a stop request first (the run ends cleanly, with its
@@ -295,43 +305,15 @@ class ProcessController:
         return self.process.poll()
 
 
-class ChildController:
+class ChildController(_RequestController):
     """The controller of a :class:`ProcessSource`: sends ``(name, *args)`` commands to the child
-    process, which applies them to its ``TrainingController`` between steps. Never blocks.
-
-    ``paused`` is what was last requested, corrected by the child's status records."""
-
-    can_step = True
+    process, which applies them to its ``TrainingController`` between steps. Never blocks."""
 
     def __init__(self, source: ProcessSource):
         self._source = source
-        self.paused = False
 
     def send(self, name: str, *args) -> bool:
         return self._source.send(name, *args)
-
-    def pause(self) -> None:
-        self.paused = True
-        self.send("pause")
-
-    def resume(self) -> None:
-        self.paused = False
-        self.send("resume")
-
-    def toggle_pause(self) -> None:
-        if self.paused:
-            self.resume()
-        else:
-            self.pause()
-
-    def step_once(self) -> None:
-        self.send("step_once")
-
-    def stop(self) -> None:
-        self.send("stop")
-
-    def scale_lr(self, factor: float) -> None:
-        self.send("scale_lr", float(factor))
 
     def explode(self) -> None:
         self.send("explode")

@@ -101,6 +101,18 @@ class LayerState:
     alert_count: int = 0
     params: tuple = ()  # a module's parameters (empty for a parameter's row)
 
+    def take(self, stats: dict, step: int) -> None:
+        """The statistics of one step record (a parameter's or a module's), kept as the current
+        values and appended to the history."""
+        self.grad_norm = stats.get("grad_norm")
+        self.grad_max = stats.get("grad_max")
+        self.weight_norm = stats.get("weight_norm")
+        self.update_ratio = stats.get("update_ratio")
+        self.nonfinite = int(stats.get("nonfinite") or 0)
+        self.norms.append(self.grad_norm if self.grad_norm is not None else math.nan)
+        self.ratios.append(self.update_ratio)
+        self.steps.append(step)
+
     def flag_up(self, current_step: int, current_time: float | None = None) -> bool:
         """Whether the last alert's flag still shows at ``current_step`` (and record time)."""
         if not self.flag_rule:
@@ -186,14 +198,7 @@ class RunState:
                 lay = self.layers[name] = LayerState(name)
             lay.shape = tuple(st.get("shape") or lay.shape)
             lay.layer = st.get("layer", lay.layer)
-            lay.grad_norm = st.get("grad_norm")
-            lay.grad_max = st.get("grad_max")
-            lay.weight_norm = st.get("weight_norm")
-            lay.update_ratio = st.get("update_ratio")
-            lay.nonfinite = int(st.get("nonfinite") or 0)
-            lay.norms.append(lay.grad_norm if lay.grad_norm is not None else math.nan)
-            lay.ratios.append(lay.update_ratio)
-            lay.steps.append(self.step)
+            lay.take(st, self.step)
         layers = rec.get("layers")
         if layers is None and rec.get("params"):  # a log written before records had them
             layers = module_totals(rec["params"])
@@ -203,14 +208,7 @@ class RunState:
             if mod is None:
                 mod = self.modules[key] = LayerState(key, layer=layer)
             mod.params = tuple(st.get("params") or mod.params)
-            mod.grad_norm = st.get("grad_norm")
-            mod.grad_max = st.get("grad_max")
-            mod.weight_norm = st.get("weight_norm")
-            mod.update_ratio = st.get("update_ratio")
-            mod.nonfinite = int(st.get("nonfinite") or 0)
-            mod.norms.append(mod.grad_norm if mod.grad_norm is not None else math.nan)
-            mod.ratios.append(mod.update_ratio)
-            mod.steps.append(self.step)
+            mod.take(st, self.step)
         for alert in rec.get("alerts") or ():
             self.add_alert(alert)
 
