@@ -52,6 +52,13 @@ class Rule:
     def check(self, record, monitor=None) -> list[tuple[str | None, str]]:
         raise NotImplementedError
 
+    def attach(self, monitor) -> None:
+        """Called by the monitor when it is created: a rule that watches the model itself (not
+        only the records) installs its hooks here."""
+
+    def detach(self) -> None:
+        """Called by ``monitor.remove()``: remove what ``attach`` installed."""
+
     def __repr__(self):
         return f"{type(self).__name__}(policy={self.policy!r})"
 
@@ -313,7 +320,7 @@ class DeadUnitsRule(Rule):
         from ..engine.grad_mode import is_grad_enabled  # noqa: PLC0415
 
         monitor = self._monitor
-        if monitor is None or (monitor.step + 1) % monitor.every or not is_grad_enabled() or \
+        if monitor is None or not monitor.next_step_monitored or not is_grad_enabled() or \
                 not getattr(output, "ndim", 0) or output.ndim < 2:
             return output
         if not self._trace[layer].module.training:

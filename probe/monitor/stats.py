@@ -132,9 +132,8 @@ class GradientMonitor:
         # steps in between should not pay for.
         self._observer_handle = None
         # Parameters whose update the optimizer reported (index -> squared norm on the device)
-        # during the step being monitored; ``_observing`` is True only during that step.
+        # during the step being monitored (the only step the observer is registered for).
         self._reported: dict[int, object] = {}
-        self._observing = False
         self._snapshot_only: set[int] = set()  # reporting optimizer, but this one went unreported
         self._optimized_key = None
         self._optimized: set[int] = set()
@@ -147,9 +146,7 @@ class GradientMonitor:
             if register is not None and getattr(optimizer, "_reports_updates", False):
                 self._reporting = True
         for rule in self.rules:  # rules that watch the model itself (DeadUnitsRule) hook in now
-            attach = getattr(rule, "attach", None)
-            if callable(attach):
-                attach(self)
+            rule.attach(self)
 
     # ------------------------------------------------------------------ public API
     def add_sink(self, sink) -> None:
@@ -162,9 +159,12 @@ class GradientMonitor:
         self._handles.clear()
         self._stop_observing()
         for rule in self.rules:
-            detach = getattr(rule, "detach", None)
-            if callable(detach):
-                detach()
+            rule.detach()
+
+    @property
+    def next_step_monitored(self) -> bool:
+        """Whether the coming optimizer step is one that ``every`` records."""
+        return (self.step + 1) % self.every == 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -181,7 +181,7 @@ class GradientMonitor:
             self._take_grads()
             self._finish(updated=False)
             return
-        if (self.step + 1) % self.every:
+        if not self.next_step_monitored:
             return
         self._take_grads()
 
@@ -190,7 +190,7 @@ class GradientMonitor:
         norm before and after clipping."""
         from ..nn.utils import clip_grad_norm_  # noqa: PLC0415
 
-        if self._grads is None and (self.step + 1) % self.every == 0:
+        if self._grads is None and self.next_step_monitored:
             self._take_grads()
         return clip_grad_norm_(self.params, max_norm, norm_type)
 
@@ -206,7 +206,6 @@ class GradientMonitor:
         self._alerts: list[Alert] = []
         self._skipped = False
         self._stop_alert = None
-        self._observing = False
         self._stop_observing()
         self._reported = {}
 
@@ -267,8 +266,6 @@ class GradientMonitor:
     def _observe_update(self, p, update, decay=0.0, weights=None):
         """The optimizer's update observer: the squared norm of the change it is about to
         apply, ``update - decay * weights`` (AdamW's decoupled decay)."""
-        if not self._observing:
-            return
         i = self._index.get(id(p))
         if i is None:
             return
@@ -303,7 +300,7 @@ class GradientMonitor:
         return self._optimized
 
     def _pre_step_hook(self, optimizer, args, kwargs):
-        if (self.step + 1) % self.every:
+        if not self.next_step_monitored:
             return None
         if self._grads is None:
             self._take_grads()
@@ -371,7 +368,6 @@ class GradientMonitor:
             before.append((buf, _sq_fast(buf) if wsq is None else wsq))
         self._before = before
         self._reported = {}
-        self._observing = reporting
         if reporting and self._observer_handle is None:
             self._observer_handle = self.optimizer._register_update_observer(
                 self._observe_update)
@@ -432,7 +428,6 @@ class GradientMonitor:
     def _update_values(self, values, updated):
         """Append per parameter with a gradient: (update sq norm, weight sq norm before, after)
         after a step, or the weight sq norm alone without one. Sets ``_ratio_known``."""
-        self._observing = False
         self._stop_observing()
         known = self._ratio_known = []
         if updated and self._before is not None:
