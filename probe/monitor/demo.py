@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 
+from .control import COMMAND_NAMES
 from .driver import RecordBuffer, TrainingController, fit
 from .rules import default_rules
 from .stats import GradientMonitor
@@ -206,7 +207,7 @@ def demo_child(records, commands, max_steps=None, quiet: bool = False, batch_int
                 ctl.stop("parent exited")
                 return
             name, args = (cmd[0], tuple(cmd[1:])) if isinstance(cmd, (tuple, list)) else (cmd, ())
-            if name in ("pause", "resume", "toggle_pause", "step_once", "stop", "scale_lr"):
+            if name in COMMAND_NAMES:
                 getattr(ctl, name)(*args)
             elif name in ("explode", "vanish"):
                 getattr(job, name)(*args)

@@ -88,8 +88,8 @@ class MetaRecord(TypedDict):
     config: dict  # free-form: optimizer, lr, batch size, every, rules...
 
 
-__all__ = ["Alert", "LayerStats", "MetaRecord", "Policy", "Severity", "State", "StatusRecord",
-           "StepRecord"]
+__all__ = ["ENDED_STATES", "Alert", "LayerStats", "MetaRecord", "ModuleStats", "Policy",
+           "Severity", "State", "StatusRecord", "StepRecord", "module_totals"]
 
 
 def module_totals(params: dict, ratio_parts: dict | None = None) -> dict[str, ModuleStats]:

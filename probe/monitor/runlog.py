@@ -31,7 +31,8 @@ from pathlib import Path
 
 from .records import ENDED_STATES
 
-__all__ = ["RunReader", "RunWriter", "decode_line", "encode_record", "replay"]
+__all__ = ["RUN_DIR_ENV", "LineTail", "RunReader", "RunWriter", "decode_line", "encode_record",
+           "replay"]
 
 META = "meta.json"
 RUN_DIR_ENV = "PROBE_RUN_DIR"  # set by `probe run` for the script it starts

@@ -168,11 +168,12 @@ class MonitorApp(App):
         st = self.state
         if self.w_status is None:
             return
-        footer_key = (self.shown_state(), self._is_paused() if self.controller else None)
+        shown = self.shown_state()
+        footer_key = (shown, self._is_paused() if self.controller else None)
         if footer_key != self._footer_key:  # the keys on offer follow the training state
             self._footer_key = footer_key
             self.refresh_bindings()
-        self.w_status.show(st, shown_state=self.shown_state(),
+        self.w_status.show(st, shown_state=shown,
                                        source_label=getattr(self.source, "label", "source"),
                                        read_only=self.controller is None)
         if st.version == self._drawn_version and not force:

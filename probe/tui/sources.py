@@ -194,14 +194,13 @@ class RunDirSource(Source):
         self._take_records(out)
         if not out and not self._ended and self._writer_gone():
             self._take_records(out)  # what it wrote between our read and its exit
-        if not out and not self._ended and self._writer_gone(every=0.0):
-            # Killed without a chance to write its end (SIGKILL, out of memory): say so,
-            # instead of following a log that will never grow.
-            self._ended = True
-            pid = self.meta.get("pid")
-            out.append({"type": "status", "state": "failed", "step": self._last_step,
-                        "time": time.time(),
-                        "reason": f"writer process {pid} is gone"})
+            if not self._ended:
+                # Killed without a chance to write its end (SIGKILL, out of memory): say so,
+                # instead of following a log that will never grow.
+                self._ended = True
+                pid = self.meta.get("pid")
+                out.append({"type": "status", "state": "failed", "step": self._last_step,
+                            "time": time.time(), "reason": f"writer process {pid} is gone"})
         return out
 
     def _take_records(self, out: list) -> None:

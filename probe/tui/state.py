@@ -258,10 +258,14 @@ class RunState:
             return None
         return (s1 - s0) / (t1 - t0)
 
+    def rows(self, kind: str = "params") -> dict[str, LayerState]:
+        """The layer table's rows: per parameter, or (``kind="modules"``) per module."""
+        return self.modules if kind == "modules" else self.layers
+
     def flagged(self, rows: str = "params") -> list[LayerState]:
         """The parameters (``rows="modules"``: the modules) whose flag is up."""
-        table = self.modules if rows == "modules" else self.layers
-        return [lay for lay in table.values() if lay.flag(self.step, self.time)[0] != "ok"]
+        return [lay for lay in self.rows(rows).values()
+                if lay.flag(self.step, self.time)[0] != "ok"]
 
 
 def format_alert(alert: dict) -> str:

@@ -40,8 +40,7 @@ class LayerDetail(ModalScreen):
         if self.state.version == self._version:
             return
         self._version = self.state.version
-        table = self.state.modules if self.rows == "modules" else self.state.layers
-        lay = table.get(self.layer_name)
+        lay = self.state.rows(self.rows).get(self.layer_name)
         info = Text()
         info.append(self.layer_name, style="bold")
         if lay is None:

@@ -71,7 +71,7 @@ class LayerTable(DataTable):
         return self.rows_kind
 
     def rows_of(self, state: RunState) -> dict[str, LayerState]:
-        return state.modules if self.rows_kind == "modules" else state.layers
+        return state.rows(self.rows_kind)
 
     @property
     def sort_name(self) -> str:
